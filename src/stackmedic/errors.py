@@ -1,0 +1,89 @@
+"""The exception hierarchy and the process exit codes.
+
+Every error a user can cause or meet derives from `StackmedicError`; the CLI
+turns it into one line on stderr and `ExitCode.USAGE`. Engine and Compose
+errors are wrapped once, in `stackmedic.engine`, keeping the engine's own
+message.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    HEALTHY = 0
+    PROBLEMS_REMAIN = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+class StackmedicError(Exception):
+    """Root of every error stackmedic raises on purpose.
+
+    `hint` says what the user can do next; the CLI prints it after the message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class EngineUnavailableError(StackmedicError):
+    """The Docker Engine cannot be reached."""
+
+
+class EngineError(StackmedicError):
+    """A Docker Engine API call failed.
+
+    `container` names the container the call was about, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, container: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.container = container
+
+
+class ContainerGoneError(EngineError):
+    """A container disappeared between listing and inspecting it."""
+
+
+class ComposeError(StackmedicError):
+    """`docker compose` failed or is missing.
+
+    `command` is the argument list that failed and `stderr` its error output.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: list[str] | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command or []
+        self.stderr = stderr
+
+
+class ComposeFileError(StackmedicError):
+    """A compose file is missing, unreadable or not valid YAML."""
+
+
+class PlanError(StackmedicError):
+    """The plan file (stackmedic.yaml) is missing a field or has a wrong value."""
+
+
+class RepairError(StackmedicError):
+    """A repair could not be written, or a backup could not be restored."""
+
+
+class ProjectLockedError(StackmedicError):
+    """Another stackmedic run holds the project's lock."""

@@ -1,0 +1,261 @@
+"""The data of one DIAGNOSE -> REPAIR -> VERIFY cycle and of a whole run.
+
+Findings, repairs and check results are plain dataclasses shared by every
+room: patterns create findings, the repair planner turns their proposals into
+repairs, verification produces check results, and the report renders the
+`RunRecord` that holds them all. See `stackmedic.evidence.model` for the
+evidence these are computed from.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stackmedic.evidence.model import utc_now
+
+
+class Category(str, enum.Enum):
+    CONFIGURATION = "configuration"
+    STARTUP = "startup"
+    HEALTHCHECK = "healthcheck"
+    RUNTIME = "runtime"
+    APPLICATION = "application"
+
+
+class Fixability(str, enum.Enum):
+    """Who can remove a finding's cause."""
+
+    COMPOSE = "compose"
+    CODE = "code"
+    HUMAN = "human"
+
+
+@dataclass
+class SourceLocation:
+    """A place in the project's files: path relative to the project directory.
+
+    `snippet` holds a few numbered lines around `line`.
+    """
+
+    path: str
+    line: int
+    function: str | None = None
+    snippet: str | None = None
+    container_path: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class EvidenceRef:
+    """One piece of evidence a finding cites.
+
+    `kind` is log, health, state, compose, source or check; `origin` is the
+    container name, file path or check name it comes from.
+    """
+
+    kind: str
+    origin: str
+    text: str
+    line: int | None = None
+    timestamp: str | None = None
+
+
+@dataclass
+class ComposeEdit:
+    """A change to one service's compose definition.
+
+    `action` is one of the edit actions `stackmedic.repair.compose_edit`
+    implements (set_env, set_depends_on_conditions, set_healthcheck); `params`
+    are that action's arguments.
+    """
+
+    action: str
+    service: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class RepairStatus(str, enum.Enum):
+    PROPOSED = "proposed"
+    PLANNED = "planned"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+
+
+@dataclass
+class Repair:
+    """A proposed or applied change, with its predicted effect.
+
+    A pattern fills `edit` (or `patch` for code) and `rationale`; the planner
+    fills `prediction`, `status` and `reason` (why rejected), and the applier
+    fills `diff` and `files`.
+    """
+
+    id: str
+    finding_id: str
+    code: str
+    service: str
+    title: str
+    rationale: str = ""
+    edit: ComposeEdit | None = None
+    patch: str | None = None
+    prediction: str = ""
+    status: RepairStatus = RepairStatus.PROPOSED
+    reason: str = ""
+    diff: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    """A named error pattern matched in the evidence.
+
+    `facts` are the pattern's measured values (variable names, ports, keys);
+    they fill the translated summary and let repairs predict their effect.
+    `caused_by` is the id of the finding this one is a consequence of.
+    """
+
+    id: str
+    code: str
+    service: str
+    summary: str
+    confidence: float
+    category: Category
+    fixable_by: Fixability
+    evidence: list[EvidenceRef] = field(default_factory=list)
+    location: SourceLocation | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    repairs: list[Repair] = field(default_factory=list)
+    caused_by: str | None = None
+    recommendation: str = ""
+
+
+@dataclass
+class CheckSpec:
+    """A functional check from the plan: type is http, tcp, exec, log_absent or log_present."""
+
+    name: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    type: str
+    passed: bool
+    detail: str
+    started_at: str = field(default_factory=utc_now)
+    duration_s: float = 0.0
+    observed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerSnapshot:
+    """A container's state at one moment, for the report's timeline."""
+
+    at: str
+    name: str
+    service: str
+    state: str
+    health: str | None
+    exit_code: int | None = None
+    restart_count: int = 0
+
+
+@dataclass
+class PhaseRecord:
+    """One phase of a cycle: DIAGNOSE-01, DIAGNOSE-02, REPAIR-01 or VERIFY-01.
+
+    `calls` lists every Engine API call or command the phase made, in order.
+    """
+
+    name: str
+    started_at: str
+    finished_at: str = ""
+    calls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Verdict(str, enum.Enum):
+    HEALTHY = "healthy"
+    PROBLEMS_REMAIN = "problems_remain"
+    WORSE = "worse"
+    NOT_VERIFIED = "not_verified"
+
+
+@dataclass
+class CycleRecord:
+    number: int
+    phases: list[PhaseRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    log_findings: list[Finding] = field(default_factory=list)
+    snapshots: list[ContainerSnapshot] = field(default_factory=list)
+    verdict: Verdict = Verdict.NOT_VERIFIED
+    rolled_back: bool = False
+    settle_seconds: float | None = None
+    verdict_latency_seconds: float | None = None
+    settle_timed_out: bool = False
+
+
+@dataclass
+class Recommendation:
+    priority: str
+    text: str
+    location: str | None = None
+    code: str | None = None
+    service: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything a run did, in the order it did it; the report renders this."""
+
+    run_id: str
+    plan_id: str
+    plan_name: str
+    project_dir: str
+    project_name: str
+    target_services: list[str]
+    started_at: str
+    stackmedic_version: str
+    engine_version: str = ""
+    compose_version: str = ""
+    finished_at: str = ""
+    dry_run: bool = False
+    max_cycles: int = 3
+    baseline_checks: list[CheckResult] = field(default_factory=list)
+    cycles: list[CycleRecord] = field(default_factory=list)
+    verdict: Verdict = Verdict.NOT_VERIFIED
+    fixed: list[Finding] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    stop_reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def final_checks(self) -> list[CheckResult]:
+        for cycle in reversed(self.cycles):
+            if cycle.checks:
+                return cycle.checks
+        return self.baseline_checks
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(asdict(self))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert enums inside `asdict` output to their values, recursively."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
