@@ -1,0 +1,253 @@
+"""The `stackmedic` command line: run, diagnose, report.
+
+Errors a user can cause go through `main()`'s single handler: one line on
+stderr with a hint, exit code 2, and a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from stackmedic import __version__
+from stackmedic.errors import ExitCode, StackmedicError
+from stackmedic.i18n import LANGUAGES, language_from_environment, normalize_language, translate
+from stackmedic.model import RunRecord, Verdict, to_jsonable
+
+app = typer.Typer(
+    name="stackmedic",
+    help="Diagnose, repair and verify a failing Docker Compose stack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+logger = logging.getLogger("stackmedic")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class ReportFormat(str, Enum):
+    md = "md"
+    json = "json"
+
+
+class _Context:
+    """Options shared by every command, set in the callback."""
+
+    lang = "en"
+    quiet = False
+    debug = False
+    console = Console(stderr=False, highlight=False)
+    error_console = Console(stderr=True, highlight=False)
+    started = time.monotonic()
+
+
+state = _Context()
+
+ProjectDir = Annotated[Path, typer.Argument(help="Directory of the compose project.", show_default=False)]
+ComposeFiles = Annotated[
+    Optional[list[str]],
+    typer.Option("--file", "-f", help="Compose file, relative to PROJECT_DIR; repeat for overrides."),
+]
+ProjectName = Annotated[
+    Optional[str], typer.Option("--project-name", "-p", help="Compose project name (default: from Compose).")
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"stackmedic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def configure(
+    lang: Annotated[
+        Optional[str],
+        typer.Option("--lang", help=f"Language of messages and reports: {', '.join(LANGUAGES)} (default: from the locale)."),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output; -vv for debug.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final result and errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = None,
+) -> None:
+    """Diagnose, repair and verify a failing Docker Compose stack."""
+    if lang is not None and normalize_language(lang) != lang and lang not in ("zh_CN", "zh-cn", "en_US"):
+        raise typer.BadParameter(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    state.lang = normalize_language(lang) if lang else language_from_environment()
+    state.quiet = quiet
+    state.debug = debug
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    if verbose >= 2 or debug:
+        level = logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if quiet:
+        logging.getLogger().setLevel(logging.ERROR)
+
+
+def t(key: str, **fields: Any) -> str:
+    return translate(key, state.lang, **fields)
+
+
+def notify(key: str, **fields: Any) -> None:
+    """Print one progress line with the elapsed time, unless --quiet."""
+    if state.quiet:
+        return
+    if key == "check.result":
+        fields["mark"] = "✅" if fields.get("passed") else "❌"
+    elapsed = time.monotonic() - state.started
+    state.console.print(f"[dim][{elapsed:6.1f}s][/dim] {escape(t(f'cli.{key}', **fields))}")
+
+
+@app.command()
+def run(
+    project_dir: ProjectDir,
+    file: ComposeFiles = None,
+    project_name: ProjectName = None,
+    plan: Annotated[Optional[Path], typer.Option(help="Plan file (default: PROJECT_DIR/stackmedic.yaml).")] = None,
+    max_cycles: Annotated[int, typer.Option(min=1, max=20, help="Maximum number of cycles.")] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Diagnose and plan repairs; change no file.")] = False,
+    allow_code_changes: Annotated[
+        bool, typer.Option("--allow-code-changes", help="Allow patches to the services' source code.")
+    ] = False,
+    run_dir: Annotated[
+        Optional[Path], typer.Option(help="Folder for the report and backups (default: PROJECT_DIR/.stackmedic/runs/RUN_ID).")
+    ] = None,
+) -> None:
+    """Run the full DIAGNOSE -> REPAIR -> VERIFY loop on PROJECT_DIR and write a report."""
+    from stackmedic.engine import ComposeProject, DockerEngine
+    from stackmedic.loop import LoopOptions, run_loop
+    from stackmedic.plan import load_plan
+    from stackmedic.report.render import write_reports
+
+    engine = DockerEngine.connect()
+    project = ComposeProject.open(project_dir, file, project_name)
+    loaded_plan = load_plan(project.project_dir, plan)
+    notify("run.start", project=project.name, plan=loaded_plan.id, checks=len(loaded_plan.checks))
+    options = LoopOptions(max_cycles=max_cycles, dry_run=dry_run, allow_code_changes=allow_code_changes,
+                          run_dir=run_dir.resolve() if run_dir else None)
+    record = run_loop(project, engine, loaded_plan, options, notify=notify)
+    target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
+    paths = write_reports(record, target_dir, state.lang)
+    _print_run_summary(record, paths)
+    raise typer.Exit(int(ExitCode.HEALTHY if record.verdict == Verdict.HEALTHY else ExitCode.PROBLEMS_REMAIN))
+
+
+@app.command()
+def diagnose(
+    project_dir: ProjectDir,
+    file: ComposeFiles = None,
+    project_name: ProjectName = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+) -> None:
+    """Collect evidence and analyse it; change nothing. Exits 1 when findings exist."""
+    from stackmedic.analysis import analyse
+    from stackmedic.engine import ComposeProject, DockerEngine
+    from stackmedic.evidence.collect import collect
+
+    engine = DockerEngine.connect()
+    project = ComposeProject.open(project_dir, file, project_name)
+    evidence = collect(project, engine)
+    result = analyse(evidence)
+    if output_format == OutputFormat.json:
+        payload = {
+            "schema": "stackmedic.diagnosis/v1",
+            "project": project.name,
+            "collected_at": evidence.collected_at,
+            "containers": len(evidence.containers),
+            "findings": [to_jsonable(asdict(f)) for f in result.findings],
+            "warnings": result.warnings + evidence.warnings,
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        _print_findings(result.findings, len(evidence.containers))
+        for warning in result.warnings + evidence.warnings:
+            state.error_console.print(f"[yellow]{escape(t('cli.warning', text=warning))}[/yellow]")
+    raise typer.Exit(int(ExitCode.PROBLEMS_REMAIN if result.findings else ExitCode.HEALTHY))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder holding report.json.")],
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.md,
+) -> None:
+    """Render a stored run again, in the chosen format and language."""
+    from stackmedic.report.render import load_run, render_json, render_markdown
+
+    record = load_run(run_dir)
+    text = render_json(record) if output_format == ReportFormat.json else render_markdown(record, state.lang)
+    typer.echo(text)
+
+
+def _print_findings(findings: list[Any], containers: int) -> None:
+    if not findings:
+        state.console.print(t("cli.diagnose.none", containers=containers))
+        return
+    table = Table(title=t("cli.diagnose.title", count=len(findings), containers=containers))
+    for column in ("code", "service", "confidence", "summary", "location"):
+        table.add_column(t(f"cli.column.{column}"), overflow="fold")
+    for finding in findings:
+        summary = translate(f"finding.{finding.code}", state.lang, service=finding.service, **finding.facts)
+        if summary == f"finding.{finding.code}":
+            summary = finding.summary
+        indent = "  ↳ " if finding.caused_by else ""
+        table.add_row(indent + finding.code, finding.service, f"{finding.confidence:.2f}",
+                      escape(summary), str(finding.location or ""))
+    state.console.print(table)
+
+
+def _print_run_summary(record: RunRecord, paths: list[Path]) -> None:
+    checks = record.final_checks
+    passed = sum(1 for check in checks if check.passed)
+    state.console.print(t("cli.run.verdict", verdict=t(f"cli.verdict.{record.verdict.value}"),
+                          cycles=len(record.cycles), passed=passed, total=len(checks)))
+    for finding in record.remaining:
+        state.console.print(escape(t("cli.run.remaining", code=finding.code, service=finding.service,
+                                     location=str(finding.location or "-"))))
+    for path in paths:
+        state.console.print(t("cli.run.report", path=str(path)))
+
+
+def main() -> None:
+    """Entry point: run the app and turn errors into one line and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except StackmedicError as error:
+        if state.debug:
+            logger.exception("failed")
+        hint = f" ({t('cli.hint')}: {error.hint})" if error.hint else ""
+        state.error_console.print(f"stackmedic: {t('cli.error')}: {escape(str(error))}{escape(hint)}",
+                                  soft_wrap=True)
+        sys.exit(int(ExitCode.USAGE))
+    except KeyboardInterrupt:
+        state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.Abort:
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as error:
+        # Usage errors of the Click layer under Typer. Typer 0.20+ ships its
+        # own copy of Click, so they are recognised by their interface.
+        show, exit_code = getattr(error, "show", None), getattr(error, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(int(ExitCode.USAGE) if exit_code else 0)
+        raise
+    sys.exit(int(code or 0))

@@ -1,0 +1,206 @@
+"""The Compose v2 CLI (`docker compose`) for config, up and down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stackmedic.errors import ComposeError, ComposeFileError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+COMPOSE_HINT = "install Compose v2 (as root: bash scripts/engine.sh)"
+
+
+def find_compose_files(project_dir: Path, names: list[str] | None = None) -> list[Path]:
+    """Return the compose files to use, as Compose itself would pick them.
+
+    Explicit `names` are taken relative to `project_dir`. Otherwise the first
+    default name found is used, plus its `.override` file when present.
+    """
+    if not project_dir.is_dir():
+        raise ComposeFileError(f"project directory not found: {project_dir}")
+    if names:
+        files = [(project_dir / name).resolve() for name in names]
+        for path in files:
+            if not path.is_file():
+                raise ComposeFileError(f"compose file not found: {path}")
+        return files
+    for name in DEFAULT_COMPOSE_FILES:
+        candidate = project_dir / name
+        if candidate.is_file():
+            files = [candidate.resolve()]
+            stem, suffix = name.rsplit(".", 1)
+            override = project_dir / f"{stem}.override.{suffix}"
+            if override.is_file():
+                files.append(override.resolve())
+            return files
+    raise ComposeFileError(
+        f"no compose file in {project_dir} (looked for {', '.join(DEFAULT_COMPOSE_FILES)})",
+        hint="pass the file with -f",
+    )
+
+
+def compose_version() -> str:
+    result = _run(["docker", "compose", "version", "--short"], timeout=30)
+    return result.stdout.strip()
+
+
+@dataclass
+class ComposeProject:
+    """One compose project: its directory, files and name.
+
+    `env` is added to the environment of every `docker compose` call, for
+    variables the files interpolate (image names, ports).
+    """
+
+    project_dir: Path
+    files: list[Path]
+    name: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        project_dir: Path,
+        files: list[str] | None = None,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ComposeProject:
+        project_dir = project_dir.resolve()
+        project = cls(project_dir, find_compose_files(project_dir, files), env=dict(env or {}))
+        for path in project.files:
+            validate_yaml(path)
+        config = project.config()
+        project.name = name or str(config.get("name") or "")
+        if not project.name:
+            raise ComposeError(f"docker compose config gave no project name for {project_dir}")
+        return project
+
+    def base_command(self) -> list[str]:
+        command = ["docker", "compose", "--project-directory", str(self.project_dir)]
+        for path in self.files:
+            command += ["-f", str(path)]
+        if self.name:
+            command += ["-p", self.name]
+        return command
+
+    def config(self) -> dict[str, Any]:
+        """Return the resolved configuration (`docker compose config --format json`)."""
+        result = self._compose(["config", "--format", "json"], timeout=60, file_error=True)
+        try:
+            return dict(json.loads(result.stdout))
+        except json.JSONDecodeError as error:
+            raise ComposeError(f"docker compose config printed invalid JSON: {error}") from error
+
+    def up(self, *, build: bool = True, timeout: float = 900) -> None:
+        arguments = ["up", "-d", "--remove-orphans"]
+        if build:
+            arguments.insert(1, "--build")
+        self._compose(arguments, timeout=timeout)
+
+    def down(self, *, timeout: float = 300) -> None:
+        """Stop and remove the project's containers and networks; volumes are kept."""
+        self._compose(["down", "--remove-orphans"], timeout=timeout)
+
+    def _compose(
+        self, arguments: list[str], *, timeout: float, file_error: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        command = self.base_command() + arguments
+        self.calls.append(" ".join(["docker", "compose", *arguments]))
+        try:
+            return _run(command, timeout=timeout, env=self.env, cwd=self.project_dir)
+        except ComposeError as error:
+            if file_error and _looks_like_file_error(error.stderr):
+                raise ComposeFileError(
+                    f"invalid compose configuration: {_first_line(error.stderr)}"
+                ) from error
+            raise
+
+
+def _run(
+    command: list[str],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    if shutil.which(command[0]) is None:
+        raise ComposeError(f"{command[0]} not found on PATH", command=command, hint=COMPOSE_HINT)
+    logger.debug("running %s", " ".join(command))
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ComposeError(
+            f"{' '.join(command[:2] + command[-3:])} timed out after {timeout:.0f} s", command=command
+        ) from error
+    if result.returncode != 0:
+        stderr = result.stderr.strip()
+        if "is not a docker command" in stderr or "unknown command" in stderr:
+            raise ComposeError("docker compose (v2) is not installed", command=command,
+                               stderr=stderr, hint=COMPOSE_HINT)
+        if "Cannot connect to the Docker daemon" in stderr:
+            raise ComposeError(f"cannot reach the Docker Engine: {_first_line(stderr)}",
+                               command=command, stderr=stderr,
+                               hint="start the engine (as root: bash scripts/engine.sh)")
+        raise ComposeError(
+            f"{' '.join(['docker', 'compose', *command[-3:]])} failed: {_last_line(stderr)}",
+            command=command,
+            stderr=stderr,
+        )
+    return result
+
+
+def _looks_like_file_error(stderr: str) -> bool:
+    markers = ("yaml:", "validating", "invalid", "unsupported", "not found", "no such file",
+               "additional properties", "required variable")
+    lowered = stderr.lower()
+    return any(marker in lowered for marker in markers)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "(no output)"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def validate_yaml(path: Path) -> None:
+    """Raise ComposeFileError with file:line when a compose file is not valid YAML.
+
+    Compose reports the same problem without the file name when several files
+    are given, so the files are parsed here first.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe").load(path.read_bytes())
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ComposeFileError(f"invalid YAML in {where}: {problem}") from error
+    except OSError as error:
+        raise ComposeFileError(f"cannot read compose file {path}: {error.strerror}") from error
+    if data is not None and not isinstance(data, dict):
+        raise ComposeFileError(f"invalid compose file {path}: the top level must be a mapping")

@@ -1,0 +1,222 @@
+"""Docker Engine API access through the Docker SDK's low-level client."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from stackmedic.errors import ContainerGoneError, EngineError, EngineUnavailableError
+
+logger = logging.getLogger(__name__)
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+REPLICA_LABEL = "com.docker.compose.container-number"
+
+ENGINE_HINT = "start the engine (as root: bash scripts/engine.sh) or set DOCKER_HOST"
+
+
+@dataclass
+class ExecResult:
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+
+
+class DockerEngine:
+    """A connection to one Docker Engine.
+
+    Every public method raises a `StackmedicError` subclass on failure: the
+    engine being unreachable, a container that disappeared, or another API
+    error with the engine's message.
+    """
+
+    def __init__(self, api: docker.APIClient) -> None:
+        self.api = api
+
+    @classmethod
+    def connect(cls, timeout: int = 60) -> DockerEngine:
+        """Connect using DOCKER_HOST and friends, negotiating the API version."""
+        try:
+            api = docker.APIClient(
+                **docker.utils.kwargs_from_env(), version="auto", timeout=timeout
+            )
+            api.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            raise EngineUnavailableError(
+                f"cannot reach the Docker Engine: {_short(error)}", hint=ENGINE_HINT
+            ) from error
+        logger.debug("connected to Docker Engine API %s", api.api_version)
+        return cls(api)
+
+    def version(self) -> dict[str, Any]:
+        return dict(self._call("GET /version", self.api.version))
+
+    def project_containers(self, project: str) -> list[dict[str, Any]]:
+        """Return the list entries (not inspect payloads) of every container of a project."""
+        return list(
+            self._call(
+                "GET /containers/json?all=1",
+                self.api.containers,
+                all=True,
+                filters={"label": [f"{PROJECT_LABEL}={project}"]},
+            )
+        )
+
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        return dict(
+            self._call(
+                f"GET /containers/{container_id[:12]}/json",
+                self.api.inspect_container,
+                container_id,
+                container=container_id,
+            )
+        )
+
+    def container_logs(
+        self,
+        container_id: str,
+        *,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> bytes:
+        """Return stdout and stderr of a container with RFC 3339 timestamps."""
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True}
+        if tail is not None:
+            kwargs["tail"] = tail
+        if since is not None:
+            kwargs["since"] = since
+        if until is not None:
+            kwargs["until"] = until
+        result = self._call(
+            f"GET /containers/{container_id[:12]}/logs",
+            self.api.logs,
+            container_id,
+            container=container_id,
+            **kwargs,
+        )
+        return bytes(result)
+
+    def stream_logs(self, container_id: str, *, since: float) -> Any:
+        """Follow a container's log from `since`; the caller must `close()` the stream."""
+        return self._call(
+            f"GET /containers/{container_id[:12]}/logs?follow=1",
+            self.api.logs,
+            container_id,
+            container=container_id,
+            stdout=True,
+            stderr=True,
+            timestamps=True,
+            stream=True,
+            follow=True,
+            since=since,
+        )
+
+    def events(self, project: str, *, since: float, until: float) -> Any:
+        """Stream the project's container events between two Unix times.
+
+        The engine closes the stream at `until`, which is how waits get their
+        timeout without sleeping.
+        """
+        return self._call(
+            "GET /events",
+            self.api.events,
+            since=since,
+            until=until,
+            decode=True,
+            filters={"type": ["container"], "label": [f"{PROJECT_LABEL}={project}"]},
+        )
+
+    def exec(self, container_id: str, command: list[str], *, timeout: float) -> ExecResult:
+        """Run a command in a running container and return its exit code and output.
+
+        The SDK has no exec timeout, so the call runs in a thread; when it
+        overruns, the result says `timed_out` and the command is left running
+        inside the container.
+        """
+        exec_id = self._call(
+            f"POST /containers/{container_id[:12]}/exec",
+            self.api.exec_create,
+            container_id,
+            command,
+            container=container_id,
+        )["Id"]
+        output: list[bytes] = []
+        failure: list[BaseException] = []
+
+        def read_output() -> None:
+            try:
+                output.append(bytes(self.api.exec_start(exec_id)))
+            except Exception as error:  # surfaced below, wrapped once
+                failure.append(error)
+
+        reader = threading.Thread(target=read_output, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            return ExecResult(exit_code=None, output="", timed_out=True)
+        if failure:
+            raise EngineError(
+                f"exec in {container_id[:12]} failed: {_short(failure[0])}", container=container_id
+            )
+        details = self._call(
+            f"GET /exec/{exec_id[:12]}/json", self.api.exec_inspect, exec_id, container=container_id
+        )
+        text = (output[0] if output else b"").decode("utf-8", errors="replace")
+        return ExecResult(exit_code=details.get("ExitCode"), output=text)
+
+    def program_exists(self, container_id: str, program: str) -> bool | None:
+        """Say whether `program` is on PATH (or is an existing path) inside a container.
+
+        Returns None when that cannot be told, for example when the image has
+        no shell to run `command -v` with.
+        """
+        probe = f'command -v "$0" >/dev/null 2>&1 || [ -x "$0" ]'
+        try:
+            result = self.exec(container_id, ["sh", "-c", probe, program], timeout=10)
+        except EngineError as error:
+            logger.debug("cannot probe for %s in %s: %s", program, container_id[:12], error)
+            return None
+        if result.timed_out or result.exit_code in (None, 126, 127):
+            return None
+        return result.exit_code == 0
+
+    def _call(self, call: str, function: Any, *args: Any, container: str | None = None,
+              **kwargs: Any) -> Any:
+        logger.debug("engine call %s", call)
+        try:
+            return function(*args, **kwargs)
+        except docker.errors.NotFound as error:
+            if container:
+                raise ContainerGoneError(
+                    f"container {container[:12]} no longer exists ({call})", container=container
+                ) from error
+            raise EngineError(f"{call} failed: {_short(error)}") from error
+        except docker.errors.APIError as error:
+            raise EngineError(f"{call} failed: {_short(error)}", container=container) from error
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            raise EngineUnavailableError(
+                f"lost the Docker Engine during {call}: {_short(error)}", hint=ENGINE_HINT
+            ) from error
+
+
+def iterate_stream(stream: Any) -> Iterator[Any]:
+    """Iterate a docker-py stream, treating a connection closed by the engine as its end."""
+    try:
+        yield from stream
+    except (requests.exceptions.RequestException, docker.errors.DockerException) as error:
+        logger.debug("engine stream ended: %s", error)
+
+
+def _short(error: BaseException) -> str:
+    explanation = getattr(error, "explanation", None)
+    text = str(explanation or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -1,0 +1,41 @@
+"""Verdicts from functional checks, and the comparison that triggers a rollback."""
+
+from __future__ import annotations
+
+from stackmedic.model import CheckResult, ContainerSnapshot, Verdict
+
+
+def verdict_of(checks: list[CheckResult]) -> Verdict:
+    """Healthy only when at least one check ran and every check passed."""
+    if not checks:
+        return Verdict.NOT_VERIFIED
+    return Verdict.HEALTHY if all(check.passed for check in checks) else Verdict.PROBLEMS_REMAIN
+
+
+def regressions(
+    before: list[CheckResult],
+    after: list[CheckResult],
+    containers_before: list[ContainerSnapshot],
+    containers_after: list[ContainerSnapshot],
+) -> list[str]:
+    """List what got worse: checks that passed and now fail, services that ran and now crash."""
+    reasons = []
+    passed_before = {check.name for check in before if check.passed}
+    for check in after:
+        if check.name in passed_before and not check.passed:
+            reasons.append(f"check {check.name} passed before and now fails: {check.detail}")
+
+    running_before = {c.service for c in containers_before if c.state == "running"}
+    for service in sorted(running_before):
+        now = [c for c in containers_after if c.service == service]
+        crashed = [c for c in now if c.state in ("exited", "dead", "restarting") and c.exit_code != 0]
+        if crashed:
+            names = ", ".join(c.name for c in crashed)
+            reasons.append(f"service {service} ran before and now crashes ({names})")
+    return reasons
+
+
+def success_rate(checks: list[CheckResult]) -> float | None:
+    if not checks:
+        return None
+    return sum(1 for check in checks if check.passed) / len(checks)
