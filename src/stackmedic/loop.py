@@ -116,10 +116,10 @@ def run_loop(
             if not _run_cycle(project, engine, plan, options, record, cycle, state, run_dir, say):
                 break
             if cycle.verdict == Verdict.HEALTHY:
-                record.stop_reason = "all functional checks pass"
+                record.stop_reason = "healthy"
                 break
         else:
-            record.stop_reason = f"cycle budget spent ({options.max_cycles})"
+            record.stop_reason = "max_cycles"
 
     _finish(record, state)
     return record
@@ -222,7 +222,7 @@ def _run_cycle(
         phase.notes.append("no repair left that can be applied safely")
         phase.finished_at = utc_now()
         cycle.verdict = verdict_of(state.checks)
-        record.stop_reason = "no repair left to try"
+        record.stop_reason = "no_repairs"
         return False
     backup_dir = run_dir / "backups" / f"cycle-{cycle.number}"
     changeset = apply_repairs(planned, evidence.compose_files, str(project.project_dir), backup_dir,
@@ -232,7 +232,7 @@ def _run_cycle(
     if options.dry_run:
         phase.notes.append("dry run: repairs planned and shown, nothing written")
         cycle.verdict = verdict_of(state.checks)
-        record.stop_reason = "dry run"
+        record.stop_reason = "dry_run"
         return False
 
     # VERIFY-01: redeploy, wait, check, re-scan.

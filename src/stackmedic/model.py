@@ -165,6 +165,7 @@ class ContainerSnapshot:
     health: str | None
     exit_code: int | None = None
     restart_count: int = 0
+    oom_killed: bool = False
 
 
 @dataclass

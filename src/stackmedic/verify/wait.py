@@ -69,6 +69,7 @@ def snapshot(attrs: dict[str, Any]) -> ContainerSnapshot:
         health=(state.get("Health") or {}).get("Status"),
         exit_code=state.get("ExitCode"),
         restart_count=int(attrs.get("RestartCount") or 0),
+        oom_killed=bool(state.get("OOMKilled", False)),
     )
 
 

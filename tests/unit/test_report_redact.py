@@ -1,0 +1,163 @@
+"""Masking secrets in everything a report shows."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import run_builders as builders
+
+from stackmedic.model import ComposeEdit, EvidenceRef, Repair, RepairStatus, RunRecord
+from stackmedic.report.redact import redact_record, redact_text
+from stackmedic.report.render import render_json, render_markdown
+
+MASKED = [
+    ("DB_PASSWORD=hunter2", "DB_PASSWORD=***"),
+    ("+      - POSTGRES_PASSWORD=correct horse battery", "+      - POSTGRES_PASSWORD=***"),
+    ("      API_TOKEN: 'abc def'  # rotated", "      API_TOKEN: '***'  # rotated"),
+    ("    secret_key: s3cr3t", "    secret_key: ***"),
+    ("export AWS_SECRET_ACCESS_KEY=wJalr", "export AWS_SECRET_ACCESS_KEY=***"),
+    ("connecting with api_key=abc123 to host redis", "connecting with api_key=*** to host redis"),
+    ('{"api_key": "abc", "port": 1}', '{"api_key": "***", "port": 1}'),
+    ("{'password': 'abc'}", "{'password': '***'}"),
+    ("GET /callback?token=abc&page=2", "GET /callback?token=***&page=2"),
+    ("--password=xyz --verbose", "--password=*** --verbose"),
+    ("sent Authorization: Bearer eyJhbGci to api", "sent Authorization: *** to api"),
+    ("APP_CREDENTIALS=/run/secrets/app", "APP_CREDENTIALS=***"),
+    ("REDIS_URL=redis://user:s3cr3t@redis:6379/0", "REDIS_URL=redis://user:***@redis:6379/0"),
+    ("redis://:pw@redis:6379", "redis://:***@redis:6379"),
+    ("postgresql://app:p%40ss@db/app?x=1", "postgresql://app:***@db/app?x=1"),
+    ("a\nJWT_SECRET=zzz\r\nb", "a\nJWT_SECRET=***\r\nb"),
+]
+
+KEPT = [
+    # Exception names contain KEY but are not secrets; the key is evidence.
+    "KeyError: 'last_seen'",
+    # Pattern codes are not secrets either.
+    "KEY_ERROR: row['last_seen']",
+    # A bare "key" is a dictionary key far more often than a secret.
+    "missing key: 'last_seen'",
+    "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'",
+    # No secret word in the name.
+    "TACORESERVICE_HOST=tacoreservice",
+    # A port after a host is not a password: no `@` follows.
+    "http://tacoreservice:8080/health",
+    # An empty value has nothing to mask.
+    "SECRET_KEY=",
+    # Already masked.
+    "DB_PASSWORD=***",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MASKED)
+def test_secret_is_masked(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_text_without_secret_is_unchanged(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def planted_run() -> RunRecord:
+    """A run with a secret in each place a report shows run data."""
+    run = builders.run_with_remaining_problems()
+    cycle = run.cycles[0]
+    cycle.findings[0].evidence.append(
+        EvidenceRef(kind="log", origin="tacore-tacoreservice-1", text="DB_PASSWORD=hunter2", line=3)
+    )
+    cycle.findings[1].facts["variable"] = "BROKER_TOKEN"
+    cycle.findings[1].facts["proposed"] = "tok-proposed-77"
+    cycle.repairs.append(
+        Repair(
+            id="R009",
+            finding_id="F001",
+            code="MISSING_ENV",
+            service="tacoreservice-worker",
+            title="Set BROKER_TOKEN",
+            edit=ComposeEdit(
+                "set_env", "tacoreservice-worker", {"name": "BROKER_TOKEN", "value": "tok-edit-42"}
+            ),
+            status=RepairStatus.APPLIED,
+            diff="--- a/docker-compose.yml\n+++ b/docker-compose.yml\n@@ -1 +1,2 @@\n"
+            " environment:\n+  - BROKER_TOKEN=tok-diff-13\n",
+        )
+    )
+    cycle.checks[1].detail = "GET http://admin:pa55word@tacoreservice:8080/api/workers -> 500"
+    cycle.phases[0].calls.append(
+        "docker compose exec redis redis-cli -u redis://:redispw@redis ping"
+    )
+    run.warnings.append("config: SECRET_KEY: warn-secret-9")
+    return run
+
+
+SECRETS = [
+    "hunter2",
+    "tok-proposed-77",
+    "tok-edit-42",
+    "tok-diff-13",
+    "pa55word",
+    "redispw",
+    "warn-secret-9",
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_planted_secrets_are_absent_from_markdown(lang: str) -> None:
+    text = render_markdown(planted_run(), lang)
+
+    for secret in SECRETS:
+        assert secret not in text, secret
+    assert "+  - BROKER_TOKEN=***" in text
+    assert "DB_PASSWORD=***" in text
+    assert "http://admin:***@tacoreservice:8080/api/workers" in text
+
+
+def test_planted_secrets_are_absent_from_json() -> None:
+    text = render_json(planted_run())
+
+    for secret in SECRETS:
+        assert secret not in text, secret
+    document = json.loads(text)
+    params = document["cycles"][0]["repairs"][-1]["edit"]["params"]
+    assert params == {"name": "BROKER_TOKEN", "value": "***"}
+
+
+def test_redact_record_leaves_the_original_unchanged() -> None:
+    run = planted_run()
+    before = copy.deepcopy(run)
+
+    redacted = redact_record(run)
+
+    assert run == before
+    assert redacted != run
+    assert redacted.cycles[0].repairs[-1].edit is not None
+    assert redacted.cycles[0].repairs[-1].edit.params["value"] == "***"
+    assert redacted.cycles[0].repairs[-1].status is RepairStatus.APPLIED
+
+
+def test_dict_values_under_secret_keys_are_masked() -> None:
+    run = builders.healthy_run()
+    run.cycles[0].checks[0].observed = {
+        "env": {"API_TOKEN": "tok-observed-5", "PORT": "8080"},
+        "key": "last_seen",
+        "max_tokens": 100,
+    }
+
+    redacted = redact_record(run).cycles[0].checks[0].observed
+
+    assert redacted["env"] == {"API_TOKEN": "***", "PORT": "8080"}
+    assert redacted["key"] == "last_seen"
+    assert redacted["max_tokens"] == 100
+    assert "tok-observed-5" not in render_json(run)
+
+
+def test_facts_about_non_secret_variables_are_kept() -> None:
+    run = builders.run_with_remaining_problems()
+
+    redacted = redact_record(run)
+
+    assert redacted.cycles[0].findings[0].facts["expected"] == "5556"
+    assert redacted.cycles[0].findings[4].facts["key"] == "last_seen"
+    assert redacted == run
