@@ -51,8 +51,9 @@ class _Context:
     lang = "en"
     quiet = False
     debug = False
-    console = Console(stderr=False, highlight=False)
-    error_console = Console(stderr=True, highlight=False)
+    # soft_wrap keeps one message on one line when the output is not a terminal.
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    error_console = Console(stderr=True, highlight=False, soft_wrap=True)
     started = time.monotonic()
 
 
@@ -143,7 +144,7 @@ def run(
     loaded_plan = load_plan(project.project_dir, plan)
     notify("run.start", project=project.name, plan=loaded_plan.id, checks=len(loaded_plan.checks))
     options = LoopOptions(max_cycles=max_cycles, dry_run=dry_run, allow_code_changes=allow_code_changes,
-                          run_dir=run_dir.resolve() if run_dir else None)
+                          run_dir=run_dir.resolve() if run_dir else None, lang=state.lang)
     record = run_loop(project, engine, loaded_plan, options, notify=notify)
     target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
     paths = write_reports(record, target_dir, state.lang)

@@ -38,8 +38,7 @@ from stackmedic.model import (
     Verdict,
 )
 from stackmedic.plan import Plan
-from stackmedic.repair.apply import apply_repairs, rollback
-from stackmedic.repair.planner import plan_repairs
+from stackmedic.repair import apply_repairs, plan_repairs, rollback
 from stackmedic.verify.checks import CheckRunner
 from stackmedic.verify.deploy import redeploy
 from stackmedic.verify.verdict import regressions, verdict_of
@@ -57,6 +56,7 @@ class LoopOptions:
     allow_code_changes: bool = False
     run_dir: Path | None = None
     log_tail: int = 500
+    lang: str = "en"
 
 
 @dataclass
@@ -207,6 +207,7 @@ def _run_cycle(
         analysis.facts,
         program_exists=_program_probe(engine, evidence),
         allow_code_changes=options.allow_code_changes,
+        lang=options.lang,
     )
     for repair in repairs:
         key = repair_key(repair)
@@ -224,15 +225,21 @@ def _run_cycle(
         cycle.verdict = verdict_of(state.checks)
         record.stop_reason = "no_repairs"
         return False
-    backup_dir = run_dir / "backups" / f"cycle-{cycle.number}"
-    changeset = apply_repairs(planned, evidence.compose_files, str(project.project_dir), backup_dir,
-                              dry_run=options.dry_run)
-    phase.calls += [f"edit {path}" for path in sorted({f for r in planned for f in r.files})]
+    changeset = apply_repairs(planned, evidence.compose_files, project.project_dir, run_dir,
+                              dry_run=options.dry_run, changeset_id=f"cycle-{cycle.number}",
+                              lang=options.lang)
+    phase.calls += [f"edit {change.relpath}" for change in changeset.files]
     phase.finished_at = utc_now()
     if options.dry_run:
         phase.notes.append("dry run: repairs planned and shown, nothing written")
         cycle.verdict = verdict_of(state.checks)
         record.stop_reason = "dry_run"
+        return False
+    applied = [r for r in repairs if r.status == RepairStatus.APPLIED]
+    if not applied:
+        phase.notes.append("every planned repair was rejected when it was written")
+        cycle.verdict = verdict_of(state.checks)
+        record.stop_reason = "no_repairs"
         return False
 
     # VERIFY-01: redeploy, wait, check, re-scan.
@@ -263,9 +270,8 @@ def _run_cycle(
     worse = regressions(state.checks, cycle.checks, state.snapshots, deploy.settle.snapshots)
     if worse:
         say("cycle.rollback", reasons="; ".join(worse))
-        rollback(changeset)
-        for repair in planned:
-            repair.status = RepairStatus.ROLLED_BACK
+        rollback(changeset, applied)
+        for repair in applied:
             repair.reason = "; ".join(worse)
             state.rolled_back[repair_key(repair)] = f"rolled back in cycle {cycle.number}: {repair.reason}"
         cycle.rolled_back = True

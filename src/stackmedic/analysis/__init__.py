@@ -1,0 +1,59 @@
+"""Analysis: source facts, pattern matching and causal ordering of the findings.
+
+`analyse(evidence)` is the DIAGNOSE-02 step: it extracts facts from the
+collected source (unless given), keeps for each service only the facts of
+the files its command runs, runs every registered pattern, and orders the
+findings root cause first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from stackmedic.evidence.facts import SourceFacts
+from stackmedic.evidence.model import Evidence
+from stackmedic.model import Finding
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisResult:
+    """The findings of one analysis, root causes first, with the facts they used."""
+
+    findings: list[Finding]
+    facts: SourceFacts
+    warnings: list[str] = field(default_factory=list)
+
+
+def analyse(evidence: Evidence, facts: SourceFacts | None = None) -> AnalysisResult:
+    """Match every pattern against the evidence and return the ordered findings.
+
+    When `facts` is None they are extracted from `evidence.sources`; if that
+    extraction fails the analysis goes on with empty facts and a warning.
+    """
+    # NOTE: imported here, not at module level, because the pattern modules
+    # import stackmedic.analysis.source and its siblings, which runs this
+    # file first; a module-level import of the registry would be circular.
+    from stackmedic.analysis.ordering import order_findings
+    from stackmedic.patterns.base import AnalysisContext
+    from stackmedic.patterns.registry import run_patterns
+    from stackmedic.patterns.scope import scope_facts
+
+    warnings: list[str] = []
+    if facts is None:
+        from stackmedic.analysis.source import extract_facts
+
+        try:
+            facts = extract_facts(evidence)
+        except Exception as error:
+            logger.warning("source analysis failed: %s", error, exc_info=True)
+            warnings.append(f"source analysis failed: {type(error).__name__}: {error}")
+            facts = SourceFacts()
+    warnings.extend(facts.warnings)
+    facts = scope_facts(evidence, facts)
+
+    findings, pattern_warnings = run_patterns(AnalysisContext(evidence, facts))
+    warnings.extend(pattern_warnings)
+    return AnalysisResult(order_findings(findings, evidence), facts, warnings)

@@ -283,5 +283,8 @@ def evaluate_json_expectation(document: Any, expectation: dict[str, Any]) -> tup
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(no output)"
+    """Return a command's output folded to one line of at most 200 characters."""
+    folded = " ".join(text.split())
+    if not folded:
+        return "(no output)"
+    return folded if len(folded) <= 200 else folded[-200:]

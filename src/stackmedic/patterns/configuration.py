@@ -1,0 +1,754 @@
+"""Patterns of wrong or missing settings: endpoints, environment variables, binds, ports."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from stackmedic.evidence.facts import EnvRead
+from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
+from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability, SourceLocation
+from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns.common import (
+    compose_ref,
+    compose_value,
+    containers_by_service,
+    location_in,
+    log_ref,
+    new_finding,
+    propose,
+    source_file,
+    source_ref,
+    unique,
+)
+from stackmedic.patterns.endpoints import (
+    Bind,
+    Connection,
+    HostMismatch,
+    PortMismatch,
+    binds_of,
+    code_default,
+    connections_of,
+    host_mismatch,
+    log_binds,
+    port_mismatch,
+    service_for_host,
+    source_binds,
+    value_for_variable,
+)
+from stackmedic.patterns.hang import find_hangs
+
+
+def _bind_refs(bind: Bind, evidence: Evidence) -> list[EvidenceRef]:
+    refs = []
+    if bind.log_text is not None and bind.log_container is not None:
+        refs.append(
+            EvidenceRef("log", bind.log_container, bind.log_text, bind.log_line, bind.log_timestamp)
+        )
+    if bind.path is not None and bind.line is not None:
+        refs.append(
+            source_ref(source_file(evidence, bind.service, bind.path), bind.path, bind.line)
+        )
+    return refs
+
+
+def _env_read(
+    context: AnalysisContext, service: str, variable: str | None, near: str | None = None
+) -> EnvRead | None:
+    """Return where the service reads `variable`: in file `near` first, then with a default."""
+    if variable is None:
+        return None
+    reads = [r for r in context.facts.env_reads_of(service) if r.variable == variable]
+    reads.sort(key=lambda r: (r.path != near, r.default is None, r.path, r.line))
+    return reads[0] if reads else None
+
+
+def _connection_refs(context: AnalysisContext, connection: Connection) -> list[EvidenceRef]:
+    evidence = context.evidence
+    endpoint = connection.endpoint
+    source = source_file(evidence, connection.service, endpoint.path)
+    refs = [source_ref(source, endpoint.path, endpoint.line)]
+    for variable in unique(v for v in (endpoint.host_variable, endpoint.port_variable) if v):
+        read = _env_read(context, connection.service, variable, endpoint.path)
+        if read is not None:
+            refs.append(
+                source_ref(source_file(evidence, read.service, read.path), read.path, read.line)
+            )
+    refs.append(compose_ref(evidence, connection.service, "environment"))
+    return refs
+
+
+class EndpointMismatch:
+    """A service connects to an address its peer does not serve for it.
+
+    Symptom: the worker connects to tcp://tacoreservice:5555, the code default
+    of TACORESERVICE_BACKEND_PORT, while tacoreservice binds that same
+    variable on 5556 ("ZMQ backend bound to tcp://*:5556"). Other forms: a
+    service connects to localhost for a port that another service serves, or
+    to a host name that is no service of the project.
+
+    Remedy: set the endpoint's variable in the service's compose environment
+    to the port (or service name) the peer really serves.
+    """
+
+    code: ClassVar[str] = "ENDPOINT_MISMATCH"
+    summary: ClassVar[str] = "A service connects to an address its peer does not serve"
+    category: ClassVar[Category] = Category.CONFIGURATION
+
+    def match(self, context: AnalysisContext) -> list[Finding]:
+        findings = []
+        for service in sorted(context.evidence.services):
+            for connection in connections_of(context, service):
+                ports = port_mismatch(context, connection)
+                if ports is not None:
+                    findings.append(self._port_finding(context, ports))
+                    continue
+                hosts = host_mismatch(context, connection)
+                if hosts is not None:
+                    findings.append(self._host_finding(context, hosts))
+        return findings
+
+    def _port_finding(self, context: AnalysisContext, mismatch: PortMismatch) -> Finding:
+        connection = mismatch.connection
+        service = connection.service
+        endpoint = connection.endpoint
+        variable = endpoint.port_variable
+        expected = str(mismatch.expected.port)
+        facts: dict[str, Any] = {
+            "service": service,
+            "kind": "port",
+            "endpoint": connection.url,
+            "variable": variable,
+            "code_default": code_default(context, service, variable, endpoint.path),
+            "current": str(connection.port),
+            "expected": expected,
+            "peer_service": connection.peer,
+            "peer_bind_line": mismatch.expected.description,
+            "peer_variable": mismatch.expected.variable,
+            "same_variable": mismatch.same_variable,
+            "occupied_by": mismatch.occupied_by.description if mismatch.occupied_by else None,
+        }
+
+        refs = _connection_refs(context, connection)
+        refs.extend(_bind_refs(mismatch.expected, context.evidence))
+        if mismatch.occupied_by is not None:
+            refs.extend(_bind_refs(mismatch.occupied_by, context.evidence))
+
+        confidence = 0.85 if mismatch.same_variable else 0.65
+        if mismatch.expected.log_text is not None:
+            confidence += 0.05
+        finding = new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.COMPOSE if variable else Fixability.CODE,
+            confidence=confidence,
+            facts=facts,
+            evidence=refs,
+            location=self._location(context, service, variable, connection),
+            recommendation=self._port_recommendation(context, mismatch, facts),
+        )
+        if variable:
+            value = value_for_variable(
+                context, service, variable, port=mismatch.expected.port, near=endpoint.path
+            )
+            propose(
+                context,
+                finding,
+                title=f"Set {variable}={value} for {service}",
+                rationale=self._port_rationale(mismatch, facts),
+                edit=ComposeEdit("set_env", service, {"name": variable, "value": value}),
+            )
+        return finding
+
+    @staticmethod
+    def _port_rationale(mismatch: PortMismatch, facts: dict[str, Any]) -> str:
+        peer = facts["peer_service"]
+        text = f"{peer} listens on {facts['expected']} ({facts['peer_bind_line']})"
+        if mismatch.same_variable:
+            text += f", which it reads from the same variable {facts['variable']}"
+        text += f"; {facts['service']} connects to {facts['current']}"
+        if facts["code_default"] is not None and facts["current"] == facts["code_default"]:
+            text += " (its code default)"
+        if mismatch.occupied_by is not None:
+            text += f", which is a different socket on {peer} ({mismatch.occupied_by.description})"
+        return text + "."
+
+    @staticmethod
+    def _port_recommendation(
+        context: AnalysisContext, mismatch: PortMismatch, facts: dict[str, Any]
+    ) -> str:
+        endpoint = mismatch.connection.endpoint
+        service = facts["service"]
+        if facts["variable"]:
+            text = f"Set {facts['variable']}={facts['expected']} in services.{service}.environment"
+            read = _env_read(context, service, facts["variable"], endpoint.path)
+            if read is not None and read.default is not None:
+                text += f" and change the default {read.default} at {read.path}:{read.line}"
+            return text + f", so {service} reaches the socket {facts['peer_service']} binds for it."
+        return (
+            f"Change the port in {endpoint.expression or 'the connect call'} at"
+            f" {endpoint.path}:{endpoint.line} to {facts['expected']}."
+        )
+
+    def _host_finding(self, context: AnalysisContext, mismatch: HostMismatch) -> Finding:
+        connection = mismatch.connection
+        service = connection.service
+        variable = connection.endpoint.host_variable
+        bind = mismatch.expected_bind
+        facts: dict[str, Any] = {
+            "service": service,
+            "kind": "host_" + mismatch.kind,
+            "endpoint": connection.url,
+            "variable": variable,
+            "code_default": code_default(context, service, variable, connection.endpoint.path),
+            "current": connection.host,
+            "expected": mismatch.expected,
+            "peer_service": mismatch.expected,
+            "peer_bind_line": bind.description if bind is not None else None,
+        }
+        refs = _connection_refs(context, connection)
+        if bind is not None:
+            refs.extend(_bind_refs(bind, context.evidence))
+
+        if mismatch.kind == "loopback":
+            reason = (
+                f"inside a container {connection.host} is the container itself, and"
+                f" {mismatch.expected} serves port {connection.port}"
+            )
+        else:
+            reason = (
+                f"{connection.host} is not a service or alias of this project"
+                f" (services: {', '.join(mismatch.candidates)})"
+            )
+        facts["reason"] = reason
+        confidence = 0.8 if mismatch.kind == "loopback" else 0.6
+        can_edit = variable is not None and mismatch.expected is not None
+        finding = new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.COMPOSE if can_edit else Fixability.HUMAN,
+            confidence=confidence,
+            facts=facts,
+            evidence=refs,
+            location=self._location(context, service, variable, connection),
+            recommendation=(
+                f"{service} connects to {connection.url}, but {reason}."
+                + (f" Use the host name {mismatch.expected}." if mismatch.expected else "")
+            ),
+        )
+        if can_edit:
+            assert variable is not None and mismatch.expected is not None
+            value = value_for_variable(
+                context, service, variable, host=mismatch.expected, near=connection.endpoint.path
+            )
+            propose(
+                context,
+                finding,
+                title=f"Set {variable}={value} for {service}",
+                rationale=f"{reason}.",
+                edit=ComposeEdit("set_env", service, {"name": variable, "value": value}),
+            )
+        return finding
+
+    @staticmethod
+    def _location(
+        context: AnalysisContext, service: str, variable: str | None, connection: Connection
+    ) -> SourceLocation:
+        read = _env_read(context, service, variable, connection.endpoint.path)
+        if read is not None:
+            return location_in(context.evidence, service, read.path, read.line)
+        endpoint = connection.endpoint
+        return location_in(context.evidence, service, endpoint.path, endpoint.line)
+
+
+_KEY_ERROR_ENV = re.compile(r"KeyError: ['\"](?P<name>[A-Z][A-Z0-9_]{2,})['\"]")
+_NOT_SET = re.compile(
+    r"\b(?P<name>[A-Z][A-Z0-9_]{2,})\b['\"]?(?: environment variable)?"
+    r" (?:is not set|is not defined|is required|must be set|is missing|not set|not defined)"
+)
+_ENV_NAMED = re.compile(
+    r"(?:environment variable|env var)s? ['\"`]?(?P<name>[A-Z][A-Z0-9_]{2,})\b", re.IGNORECASE
+)
+# An _ENV_NAMED line counts only when it also reports the variable missing.
+_MISSING_WORDS = re.compile(
+    r"missing|not set|not defined|undefined|required|must be (?:set|provided|defined)|is empty",
+    re.IGNORECASE,
+)
+# Lines shortly before `KeyError: 'X'` that show the lookup went through os.environ.
+_ENVIRON_FRAME = re.compile(r"environ|<frozen os>|os\.py")
+
+
+def env_key_error_names(container: ContainerEvidence) -> dict[str, LogLine]:
+    """Return variables whose lookup in os.environ raised KeyError, with the line."""
+    found: dict[str, LogLine] = {}
+    logs = container.logs
+    for index, line in enumerate(logs):
+        match = _KEY_ERROR_ENV.search(line.text)
+        if match is None:
+            continue
+        before = logs[max(0, index - 6) : index]
+        if any(_ENVIRON_FRAME.search(previous.text) for previous in before):
+            found.setdefault(match.group("name"), line)
+    return found
+
+
+def _log_mentions(container: ContainerEvidence, known: set[str]) -> dict[str, LogLine]:
+    """Return variables that a log line reports missing, with the first such line.
+
+    A KeyError counts when the traceback shows os.environ or the variable is
+    one the code reads; a named variable in an ERROR-like sentence counts too.
+    """
+    found = dict(env_key_error_names(container))
+    for line in container.logs:
+        key_error = _KEY_ERROR_ENV.search(line.text)
+        if key_error is not None and key_error.group("name") in known:
+            found.setdefault(key_error.group("name"), line)
+        for match in _NOT_SET.finditer(line.text):
+            found.setdefault(match.group("name"), line)
+        if _MISSING_WORDS.search(line.text):
+            for match in _ENV_NAMED.finditer(line.text):
+                found.setdefault(match.group("name"), line)
+    return found
+
+
+def _set_anywhere(evidence: Evidence, service: str, variable: str) -> bool:
+    if compose_value(evidence, service, variable) is not None:
+        return True
+    return any(variable in c.env for c in evidence.containers_of(service))
+
+
+class MissingEnv:
+    """An environment variable the code needs is not set for the service.
+
+    Symptom: the code reads `os.environ["X"]` (no default) and compose does
+    not set X; or the log shows `KeyError: 'X'`, "X is not set", "environment
+    variable X ...". Also: a variable on the path of a hung or mismatched
+    endpoint that compose leaves to the code default; the proposal sets it
+    to the value the evidence points at, with low confidence, so the planner
+    can show whether it changes anything.
+
+    Remedy: set X in the service's compose `environment`.
+    """
+
+    code: ClassVar[str] = "MISSING_ENV"
+    summary: ClassVar[str] = "An environment variable the code needs is not set"
+    category: ClassVar[Category] = Category.CONFIGURATION
+
+    def match(self, context: AnalysisContext) -> list[Finding]:
+        findings = self._required(context)
+        reported = {(f.service, f.facts["variable"]) for f in findings}
+        findings.extend(self._endpoint_variables(context, reported))
+        return findings
+
+    # -- variables read with no default, or reported missing in a log ---------
+
+    def _required(self, context: AnalysisContext) -> list[Finding]:
+        evidence = context.evidence
+        findings = []
+        for service in sorted(evidence.services):
+            reads = context.facts.env_reads_of(service)
+            known = {r.variable for r in reads}
+            required = {r.variable: r for r in reads if r.required}
+            mentioned: dict[str, tuple[ContainerEvidence, LogLine]] = {}
+            for container in containers_by_service(evidence).get(service, []):
+                for name, line in _log_mentions(container, known).items():
+                    mentioned.setdefault(name, (container, line))
+
+            defaulted = {r.variable for r in reads if r.default is not None}
+            for variable in sorted(set(required) | set(mentioned)):
+                # A variable with an in-code default is optional: a log line
+                # about it reports the fallback, not a failure.
+                if _set_anywhere(evidence, service, variable) or variable in defaulted:
+                    continue
+                findings.append(
+                    self._required_finding(
+                        context, service, variable, required.get(variable), mentioned.get(variable)
+                    )
+                )
+        return findings
+
+    def _required_finding(
+        self,
+        context: AnalysisContext,
+        service: str,
+        variable: str,
+        read: EnvRead | None,
+        mention: tuple[ContainerEvidence, LogLine] | None,
+    ) -> Finding:
+        evidence = context.evidence
+        refs: list[EvidenceRef] = []
+        if mention is not None:
+            refs.append(log_ref(*mention))
+        if read is None:
+            read = _env_read(context, service, variable)
+        location = None
+        if read is not None:
+            refs.append(source_ref(source_file(evidence, service, read.path), read.path, read.line))
+            location = location_in(evidence, service, read.path, read.line)
+        refs.append(compose_ref(evidence, service, "environment"))
+
+        facts = {
+            "variable": variable,
+            "code_default": read.default if read is not None else None,
+            "proposed": None,
+            "reason": "required" if read is not None and read.required else "log",
+        }
+        where = f" ({read.path}:{read.line} reads it with no default)" if read is not None else ""
+        confidence = 0.75
+        if mention is not None:
+            confidence = 0.9 if read is not None else 0.7
+        return new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.HUMAN,
+            confidence=confidence,
+            facts=facts,
+            evidence=refs,
+            location=location,
+            recommendation=f"Set {variable} in services.{service}.environment{where}.",
+        )
+
+    # -- variables on the path of a hang or an endpoint mismatch ---------------
+
+    def _endpoint_variables(
+        self, context: AnalysisContext, reported: set[tuple[str, Any]]
+    ) -> list[Finding]:
+        covered: set[tuple[str, str]] = set()
+        on_path: list[Connection] = []
+        for service in sorted(context.evidence.services):
+            for connection in connections_of(context, service):
+                endpoint = connection.endpoint
+                if port_mismatch(context, connection) is not None and endpoint.port_variable:
+                    covered.add((service, endpoint.port_variable))
+                    on_path.append(connection)
+                host = host_mismatch(context, connection)
+                if host is not None and endpoint.host_variable:
+                    covered.add((service, endpoint.host_variable))
+                    on_path.append(connection)
+        for hang in find_hangs(context):
+            if hang.site.connection is not None:
+                on_path.append(hang.site.connection)
+            else:
+                on_path.extend(connections_of(context, hang.service))
+
+        findings = []
+        seen = set(covered) | {(s, str(v)) for s, v in reported}
+        for connection in on_path:
+            for variable, proposed in self._proposals(context, connection):
+                key = (connection.service, variable)
+                if key in seen:
+                    continue
+                seen.add(key)
+                findings.append(self._endpoint_finding(context, connection, variable, proposed))
+        return findings
+
+    @staticmethod
+    def _proposals(context: AnalysisContext, connection: Connection) -> list[tuple[str, str]]:
+        """Return (variable, value the evidence supports) for the connect's unset variables."""
+        evidence = context.evidence
+        endpoint = connection.endpoint
+        service = connection.service
+        proposals: list[tuple[str, str]] = []
+        peer = connection.peer
+        if peer is None:
+            return proposals
+        near = endpoint.path
+
+        host_variable = endpoint.host_variable
+        if host_variable and compose_value(evidence, service, host_variable) is None:
+            value = value_for_variable(context, service, host_variable, host=peer, near=near)
+            proposals.append((host_variable, value))
+
+        port_variable = endpoint.port_variable
+        if port_variable and compose_value(evidence, service, port_variable) is None:
+            same = [b for b in binds_of(context, peer) if b.variable == port_variable]
+            if same:
+                value = value_for_variable(
+                    context, service, port_variable, port=same[0].port, near=near
+                )
+                proposals.append((port_variable, value))
+        return proposals
+
+    def _endpoint_finding(
+        self, context: AnalysisContext, connection: Connection, variable: str, proposed: str
+    ) -> Finding:
+        service = connection.service
+        default = code_default(context, service, variable, connection.endpoint.path)
+        facts = {
+            "variable": variable,
+            "code_default": default,
+            "proposed": proposed,
+            "reason": "endpoint",
+            "endpoint": connection.url,
+        }
+        read = _env_read(context, service, variable, connection.endpoint.path)
+        location = location_in(context.evidence, service, read.path, read.line) if read else None
+        finding = new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.COMPOSE,
+            confidence=0.3,
+            facts=facts,
+            evidence=_connection_refs(context, connection),
+            location=location,
+            recommendation=(
+                f"{variable} is not set in services.{service}.environment, so {service} uses the"
+                f" code default {default} for {connection.url}; the evidence points at {proposed}."
+            ),
+        )
+        propose(
+            context,
+            finding,
+            title=f"Set {variable}={proposed} for {service}",
+            rationale=(
+                f"{service} connects to {connection.url} through {variable}, which compose does"
+                f" not set; {proposed} is the value the peer's configuration shows"
+                f" (code default: {default})."
+            ),
+            edit=ComposeEdit("set_env", service, {"name": variable, "value": proposed}),
+        )
+        return finding
+
+
+# Bind addresses that accept connections from inside the container only.
+_LOOPBACK_BIND_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "ip6-localhost"}
+
+
+class BindLocalhost:
+    """A server listens on 127.0.0.1 inside its container, so other containers cannot reach it.
+
+    Symptom: "Uvicorn running on http://127.0.0.1:8000" (or a bind to
+    localhost in the source) in a service that other services connect to, or
+    whose port is published.
+
+    Remedy: bind to 0.0.0.0 (set the bind's host variable when it has one).
+    """
+
+    code: ClassVar[str] = "BIND_LOCALHOST"
+    summary: ClassVar[str] = "A server binds to localhost inside its container"
+    category: ClassVar[Category] = Category.CONFIGURATION
+
+    def match(self, context: AnalysisContext) -> list[Finding]:
+        findings = []
+        evidence = context.evidence
+        for service in sorted(evidence.services):
+            for bind, variable in self._loopback_binds(context, service):
+                clients = self._clients(context, service, bind.port)
+                published = self._published(evidence, service, bind.port)
+                if not clients and not published:
+                    continue
+                findings.append(self._finding(context, service, bind, variable, clients, published))
+        return findings
+
+    @staticmethod
+    def _loopback_binds(context: AnalysisContext, service: str) -> list[tuple[Bind, str | None]]:
+        """Return the service's binds to a loopback address, each with its host variable."""
+        found: dict[int, tuple[Bind, str | None]] = {}
+        evidence = context.evidence
+        by_place = {(b.path, b.line): b for b in source_binds(context, service)}
+        for endpoint in context.facts.endpoints_of(service, "bind"):
+            bind = by_place.get((endpoint.path, endpoint.line))
+            if bind is not None and bind.host in _LOOPBACK_BIND_HOSTS:
+                found.setdefault(bind.port, (bind, endpoint.host_variable))
+        for logged in log_binds(evidence, service):
+            if logged.host not in _LOOPBACK_BIND_HOSTS:
+                continue
+            existing = found.get(logged.port)
+            if existing is None:
+                found[logged.port] = (logged, None)
+                continue
+            existing[0].log_text = logged.log_text
+            existing[0].log_container = logged.log_container
+            existing[0].log_line = logged.log_line
+            existing[0].log_timestamp = logged.log_timestamp
+        return [found[port] for port in sorted(found)]
+
+    @staticmethod
+    def _clients(context: AnalysisContext, service: str, port: int) -> list[str]:
+        clients = []
+        for other in sorted(context.evidence.services):
+            if other == service:
+                continue
+            for connection in connections_of(context, other):
+                if connection.peer == service and connection.port == port:
+                    clients.append(other)
+                    break
+        return clients
+
+    @staticmethod
+    def _published(evidence: Evidence, service: str, port: int) -> bool:
+        for entry in evidence.services.get(service, {}).get("ports") or []:
+            if isinstance(entry, dict) and str(entry.get("target")) == str(port):
+                return True
+            if isinstance(entry, (str, int)) and str(entry).split("/")[0].split(":")[-1] == str(
+                port
+            ):
+                return True
+        return False
+
+    def _finding(
+        self,
+        context: AnalysisContext,
+        service: str,
+        bind: Bind,
+        variable: str | None,
+        clients: list[str],
+        published: bool,
+    ) -> Finding:
+        facts = {
+            "bind_address": bind.host,
+            "port": bind.port,
+            "variable": variable,
+            "clients": clients,
+            "published": published,
+        }
+        refs = _bind_refs(bind, context.evidence)
+        if published:
+            refs.append(compose_ref(context.evidence, service, "ports"))
+        location = None
+        if bind.path is not None and bind.line is not None:
+            location = location_in(context.evidence, service, bind.path, bind.line)
+        finding = new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.COMPOSE if variable else Fixability.CODE,
+            confidence=0.85 if clients else 0.7,
+            facts=facts,
+            evidence=refs,
+            location=location,
+            recommendation=(
+                f"Make {service} listen on 0.0.0.0:{bind.port} instead of {bind.host}:{bind.port}"
+                + (
+                    f" (set {variable}=0.0.0.0)"
+                    if variable
+                    else f" at {location}"
+                    if location
+                    else ""
+                )
+                + "; a loopback address is reachable only from inside its own container."
+            ),
+        )
+        if variable:
+            propose(
+                context,
+                finding,
+                title=f"Set {variable}=0.0.0.0 for {service}",
+                rationale=(
+                    f"{service} binds {bind.host}:{bind.port}, which "
+                    + (", ".join(clients) if clients else "the published port")
+                    + " cannot reach from outside the container."
+                ),
+                edit=ComposeEdit("set_env", service, {"name": variable, "value": "0.0.0.0"}),
+            )
+        return finding
+
+
+_ALLOCATED = re.compile(
+    r"(?:Bind for (?P<host>\S+?):(?P<port>\d+) failed: )?port is already allocated", re.IGNORECASE
+)
+_IN_USE = re.compile(
+    r"address already in use|EADDRINUSE|Errno 98|bind\(\) to \S+ failed", re.IGNORECASE
+)
+_PORT_NEAR = re.compile(r"(?::|port )(?P<port>\d{2,5})\b")
+_ENDPOINT_CONTAINER = re.compile(r"on endpoint (?P<name>[\w.-]+)")
+
+
+class PortAlreadyAllocated:
+    """A port is taken: on the host (publishing) or inside the container (binding).
+
+    Symptom: the engine reports "Bind for 0.0.0.0:8080 failed: port is already
+    allocated" when starting the container; or the process logs "Address
+    already in use".
+
+    Remedy: change the host side of the service's `ports` mapping, or stop
+    whatever else uses the port.
+    """
+
+    code: ClassVar[str] = "PORT_ALREADY_ALLOCATED"
+    summary: ClassVar[str] = "A port the service needs is already in use"
+    category: ClassVar[Category] = Category.CONFIGURATION
+
+    def match(self, context: AnalysisContext) -> list[Finding]:
+        evidence = context.evidence
+        hits: dict[str, list[tuple[str, EvidenceRef, str | None]]] = {}
+        for container in sorted(evidence.containers, key=lambda c: c.name):
+            if container.error:
+                scope, port = self._classify(container.error)
+                if scope is not None:
+                    ref = EvidenceRef(
+                        "state",
+                        container.name,
+                        f"error={container.error}",
+                        None,
+                        container.finished_at,
+                    )
+                    hits.setdefault(container.service, []).append((scope, ref, port))
+            for line in container.logs:
+                scope, port = self._classify(line.text)
+                if scope is not None:
+                    hits.setdefault(container.service, []).append(
+                        (scope, log_ref(container, line), port)
+                    )
+        for warning in evidence.warnings:
+            scope, port = self._classify(warning)
+            named = _ENDPOINT_CONTAINER.search(warning)
+            if scope is None or named is None:
+                continue
+            service = service_for_host(evidence, named.group("name"))
+            if service is not None:
+                ref = EvidenceRef("state", named.group("name"), warning)
+                hits.setdefault(service, []).append((scope, ref, port))
+        return [self._finding(context, service, found) for service, found in sorted(hits.items())]
+
+    @staticmethod
+    def _classify(text: str) -> tuple[str | None, str | None]:
+        allocated = _ALLOCATED.search(text)
+        if allocated is not None:
+            return "host", allocated.group("port")
+        if _IN_USE.search(text):
+            near = _PORT_NEAR.search(text)
+            return "container", near.group("port") if near else None
+        return None, None
+
+    def _finding(
+        self,
+        context: AnalysisContext,
+        service: str,
+        found: list[tuple[str, EvidenceRef, str | None]],
+    ) -> Finding:
+        scope = "host" if any(s == "host" for s, _, _ in found) else "container"
+        port = next((p for s, _, p in found if p is not None and s == scope), None)
+        refs = [ref for _, ref, _ in found[:3]]
+        if scope == "host":
+            refs.append(compose_ref(context.evidence, service, "ports"))
+            advice = (
+                f"Another container or process on the host already publishes port {port or '?'};"
+                f" change the host side of services.{service}.ports or stop the other user."
+            )
+        else:
+            advice = (
+                f"Something inside the {service} container already listens on port {port or '?'}"
+                " (a second server instance, or a previous process that did not exit); make each"
+                " server bind its own port."
+            )
+        return new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.HUMAN,
+            confidence=0.9 if scope == "host" else 0.8,
+            facts={"port": port, "scope": scope, "occurrences": len(found)},
+            evidence=refs,
+            recommendation=advice,
+        )

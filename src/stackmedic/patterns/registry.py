@@ -1,0 +1,93 @@
+"""Every error pattern stackmedic matches, and the one function that runs them all.
+
+Adding a pattern: write its class in the module of its family, add one line
+to ALL_PATTERNS, its messages to messages/*/patterns.json, and its test cases.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from stackmedic.model import Finding
+from stackmedic.patterns.application import (
+    KeyErrorPattern,
+    MissingAttribute,
+    ModuleNotFound,
+    PythonException,
+)
+from stackmedic.patterns.base import AnalysisContext, Pattern
+from stackmedic.patterns.configuration import (
+    BindLocalhost,
+    EndpointMismatch,
+    MissingEnv,
+    PortAlreadyAllocated,
+)
+from stackmedic.patterns.healthcheck import HealthcheckMisconfigured
+from stackmedic.patterns.runtime import (
+    ConnectionRefused,
+    CrashExit,
+    OomKilled,
+    PermissionDenied,
+    RestartLoop,
+    SignalKilled,
+)
+from stackmedic.patterns.startup import (
+    DependencyNotReady,
+    EntrypointCrlf,
+    ExecFormatError,
+    StartupHang,
+)
+
+logger = logging.getLogger(__name__)
+
+ALL_PATTERNS: list[Pattern] = [
+    StartupHang(),
+    DependencyNotReady(),
+    ExecFormatError(),
+    EntrypointCrlf(),
+    EndpointMismatch(),
+    MissingEnv(),
+    BindLocalhost(),
+    PortAlreadyAllocated(),
+    HealthcheckMisconfigured(),
+    PythonException(),
+    KeyErrorPattern(),
+    MissingAttribute(),
+    ModuleNotFound(),
+    OomKilled(),
+    SignalKilled(),
+    RestartLoop(),
+    CrashExit(),
+    ConnectionRefused(),
+    PermissionDenied(),
+]
+
+
+def pattern_by_code(code: str) -> Pattern:
+    for pattern in ALL_PATTERNS:
+        if pattern.code == code:
+            return pattern
+    raise KeyError(code)
+
+
+def run_patterns(
+    context: AnalysisContext, patterns: list[Pattern] | None = None
+) -> tuple[list[Finding], list[str]]:
+    """Run every pattern on the context and return (findings, warnings).
+
+    A pattern that raises is logged and becomes a warning naming its code and
+    the error; the other patterns still run.
+    """
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    for pattern in ALL_PATTERNS if patterns is None else patterns:
+        try:
+            matched = pattern.match(context)
+        except Exception as error:
+            logger.warning("pattern %s failed: %s", pattern.code, error, exc_info=True)
+            warnings.append(f"pattern {pattern.code} failed: {type(error).__name__}: {error}")
+            continue
+        for finding in matched:
+            logger.info("%s %s: %s", finding.code, finding.service, finding.summary)
+        findings.extend(matched)
+    return findings, warnings

@@ -1,0 +1,249 @@
+"""Backups, atomic writes and rollback of the files a set of repairs changed.
+
+Every applied group of repairs is a `ChangeSet`: for each file it records
+where the original bytes were copied and the SHA-256 of the file before and
+after the change. It is saved as `<run_dir>/backups/<id>/changeset.json` next
+to the copies, so a later process can roll the change back too. Rollback
+restores the original bytes only while each file is still exactly what the
+repair wrote, unless forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stackmedic.errors import RepairError
+from stackmedic.evidence.model import utc_now
+from stackmedic.model import Repair, RepairStatus
+
+logger = logging.getLogger(__name__)
+
+CHANGESET_FILE = "changeset.json"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return sha256_bytes(path.read_bytes())
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix.
+
+    The data goes to a temporary file in the same folder, is flushed and
+    fsynced, gets `mode` (default: the current file's permission bits) and
+    then replaces `path` with `os.replace`. The temporary file is removed if
+    any step fails. Ownership is kept when the process may set it.
+    """
+    try:
+        current = path.stat()
+    except FileNotFoundError:
+        current = None
+    if mode is None and current is not None:
+        mode = stat.S_IMODE(current.st_mode)
+
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        if current is not None:
+            _keep_owner(Path(temporary), current)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _keep_owner(path: Path, original: os.stat_result) -> None:
+    info = path.stat()
+    if (info.st_uid, info.st_gid) == (original.st_uid, original.st_gid):
+        return
+    try:
+        os.chown(path, original.st_uid, original.st_gid)
+    except PermissionError:
+        logger.debug("cannot keep owner %s:%s of %s", original.st_uid, original.st_gid, path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        logger.debug("fsync of folder %s not supported", folder)
+    finally:
+        os.close(descriptor)
+
+
+@dataclass
+class FileChange:
+    """One file of a change set.
+
+    `path` is absolute, `relpath` relative to the project directory, and
+    `backup` the absolute path of the copy of the original bytes (empty in a
+    dry run). `mode` is the original permission bits.
+    """
+
+    path: str
+    relpath: str
+    backup: str
+    sha256_before: str
+    sha256_after: str
+    mode: int
+    repair_ids: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass
+class ChangeSet:
+    """The files one apply step changed, with their backups (see the module docstring).
+
+    `repairs` are the Repair objects of this process, so rollback can mark
+    them. They are not serialised, but `repair_ids` is.
+    """
+
+    id: str
+    project_dir: str
+    directory: str
+    created_at: str = field(default_factory=utc_now)
+    dry_run: bool = False
+    files: list[FileChange] = field(default_factory=list)
+    repair_ids: list[str] = field(default_factory=list)
+    rolled_back_at: str = ""
+    repairs: list[Repair] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def diff(self) -> str:
+        return "".join(change.diff for change in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("repairs")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChangeSet:
+        files = [FileChange(**entry) for entry in data.get("files", [])]
+        fields = {key: value for key, value in data.items() if key not in ("files", "repairs")}
+        return cls(files=files, **fields)
+
+    def save(self) -> Path:
+        """Write changeset.json into the change set's directory and return its path."""
+        path = Path(self.directory) / CHANGESET_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        atomic_write(path, text.encode("utf-8"), mode=0o644)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChangeSet:
+        """Read a change set from its directory or its changeset.json."""
+        file_path = Path(path)
+        if file_path.is_dir():
+            file_path = file_path / CHANGESET_FILE
+        try:
+            data = json.loads(file_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise RepairError(f"{file_path}: cannot read change set: {error}") from error
+        return cls.from_dict(data)
+
+
+def backup_path(directory: Path, relpath: str) -> Path:
+    """Return where the original of `relpath` is kept inside a change set's directory."""
+    return directory / relpath
+
+
+def write_backup(source: Path, data: bytes, destination: Path) -> None:
+    """Store the original bytes of `source`; raise RepairError rather than overwrite another backup."""
+    if destination.exists():
+        if destination.read_bytes() == data:
+            return
+        raise RepairError(
+            f"{destination}: a different backup of {source} already exists",
+            hint="use a new change set id for each apply step",
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(destination, data, mode=0o600)
+
+
+def rollback(
+    changeset: ChangeSet, repairs: list[Repair] | None = None, *, force: bool = False
+) -> list[Path]:
+    """Restore the original bytes of every file in `changeset` and return the restored paths.
+
+    Every file is checked before any is written. A file whose current
+    SHA-256 is neither what the repairs wrote nor the original was changed
+    since, which raises RepairError unless `force` is set. A backup whose
+    bytes do not match the recorded original always raises. Files already
+    back to their original are skipped. The repairs in
+    `changeset.repairs` and `repairs` whose ids the change set lists are
+    marked ROLLED_BACK.
+    """
+    if changeset.dry_run:
+        raise RepairError(f"change set {changeset.id} is a dry run; nothing was written")
+
+    restores: list[tuple[FileChange, bytes]] = []
+    for change in changeset.files:
+        path = Path(change.path)
+        current = sha256_file(path) if path.exists() else ""
+        if current == change.sha256_before:
+            logger.debug("%s already has its original content", path)
+            continue
+        if current != change.sha256_after and not force:
+            raise RepairError(
+                f"{change.relpath} changed after change set {changeset.id} wrote it "
+                f"(sha256 {current[:12] or 'missing'}, expected {change.sha256_after[:12]})",
+                hint="review the file, then roll back with force to discard those changes",
+            )
+        original = _read_backup(change)
+        restores.append((change, original))
+
+    restored: list[Path] = []
+    for change, original in restores:
+        atomic_write(Path(change.path), original, mode=change.mode)
+        restored.append(Path(change.path))
+        logger.info("restored %s from %s", change.relpath, change.backup)
+
+    changeset.rolled_back_at = utc_now()
+    ids = set(changeset.repair_ids)
+    for repair in [*changeset.repairs, *(repairs or [])]:
+        if repair.id in ids:
+            repair.status = RepairStatus.ROLLED_BACK
+    if Path(changeset.directory).is_dir():
+        changeset.save()
+    return restored
+
+
+def _read_backup(change: FileChange) -> bytes:
+    try:
+        data = Path(change.backup).read_bytes()
+    except OSError as error:
+        raise RepairError(
+            f"{change.relpath}: backup {change.backup} cannot be read: {error.strerror or error}"
+        ) from error
+    if sha256_bytes(data) != change.sha256_before:
+        raise RepairError(
+            f"{change.relpath}: backup {change.backup} does not match the recorded original "
+            f"(sha256 {change.sha256_before[:12]})",
+            hint="restore the file by hand from version control",
+        )
+    return data
