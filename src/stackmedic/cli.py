@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -61,11 +61,11 @@ state = _Context()
 
 ProjectDir = Annotated[Path, typer.Argument(help="Directory of the compose project.", show_default=False)]
 ComposeFiles = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--file", "-f", help="Compose file, relative to PROJECT_DIR; repeat for overrides."),
 ]
 ProjectName = Annotated[
-    Optional[str], typer.Option("--project-name", "-p", help="Compose project name (default: from Compose).")
+    str | None, typer.Option("--project-name", "-p", help="Compose project name (default: from Compose).")
 ]
 
 
@@ -78,14 +78,14 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def configure(
     lang: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--lang", help=f"Language of messages and reports: {', '.join(LANGUAGES)} (default: from the locale)."),
     ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output; -vv for debug.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final result and errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+        bool | None, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
     ] = None,
 ) -> None:
     """Diagnose, repair and verify a failing Docker Compose stack."""
@@ -123,14 +123,14 @@ def run(
     project_dir: ProjectDir,
     file: ComposeFiles = None,
     project_name: ProjectName = None,
-    plan: Annotated[Optional[Path], typer.Option(help="Plan file (default: PROJECT_DIR/stackmedic.yaml).")] = None,
+    plan: Annotated[Path | None, typer.Option(help="Plan file (default: PROJECT_DIR/stackmedic.yaml).")] = None,
     max_cycles: Annotated[int, typer.Option(min=1, max=20, help="Maximum number of cycles.")] = 3,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Diagnose and plan repairs; change no file.")] = False,
     allow_code_changes: Annotated[
         bool, typer.Option("--allow-code-changes", help="Allow patches to the services' source code.")
     ] = False,
     run_dir: Annotated[
-        Optional[Path], typer.Option(help="Folder for the report and backups (default: PROJECT_DIR/.stackmedic/runs/RUN_ID).")
+        Path | None, typer.Option(help="Folder for the report and backups (default: PROJECT_DIR/.stackmedic/runs/RUN_ID).")
     ] = None,
 ) -> None:
     """Run the full DIAGNOSE -> REPAIR -> VERIFY loop on PROJECT_DIR and write a report."""

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from stackmedic.errors import ProjectLockedError
 from stackmedic.evidence.model import utc_now
@@ -54,7 +55,7 @@ class ProjectLock:
             self.path.unlink(missing_ok=True)
             self._held = False
 
-    def __enter__(self) -> ProjectLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.engine
 def stackmedic(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from stackmedic.cli import main; main()", *args],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        capture_output=True, text=True, check=False, timeout=120, env=dict(os.environ),
     )
 
 

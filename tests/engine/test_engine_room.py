@@ -8,7 +8,6 @@ down with its volumes at the end.
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 

@@ -48,7 +48,7 @@ def sample_run(tmp_path_factory, request):
         result = subprocess.run(
             [sys.executable, "-c", "from stackmedic.cli import main; main()",
              "run", str(project_dir), "-p", name, "--run-dir", str(run_dir)],
-            env=env, capture_output=True, text=True, timeout=1200,
+            env=env, capture_output=True, text=True, timeout=1200, check=False,
         )
         report = json.loads((run_dir / "report.json").read_text()) if (run_dir / "report.json").exists() else None
         yield result, report, project_dir, run_dir

@@ -12,7 +12,7 @@ COMMANDS = ["run", "diagnose", "report"]
 def stackmedic(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from stackmedic.cli import main; main()", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, check=False, timeout=60, env={**os.environ, **(env or {})},
     )
 
 

@@ -155,7 +155,7 @@ class DockerEngine:
         def read_output() -> None:
             try:
                 output.append(bytes(self.api.exec_start(exec_id)))
-            except Exception as error:  # surfaced below, wrapped once
+            except Exception as error:  # noqa: BLE001 - re-raised below as EngineError
                 failure.append(error)
 
         reader = threading.Thread(target=read_output, daemon=True)
@@ -179,7 +179,7 @@ class DockerEngine:
         Returns None when that cannot be told, for example when the image has
         no shell to run `command -v` with.
         """
-        probe = f'command -v "$0" >/dev/null 2>&1 || [ -x "$0" ]'
+        probe = 'command -v "$0" >/dev/null 2>&1 || [ -x "$0" ]'
         try:
             result = self.exec(container_id, ["sh", "-c", probe, program], timeout=10)
         except EngineError as error:

@@ -14,7 +14,7 @@ from typing import Any
 
 def utc_now() -> str:
     """Return the current time as an ISO-8601 UTC string with milliseconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
