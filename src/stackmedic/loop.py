@@ -61,7 +61,7 @@ class LoopOptions:
 
 @dataclass
 class _State:
-    """What the loop carries from one cycle to the next."""
+    """State the loop carries from one cycle to the next."""
 
     evidence: Evidence | None = None
     analysis: AnalysisResult | None = None

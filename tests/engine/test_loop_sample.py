@@ -26,6 +26,10 @@ LOCAL_IMAGES = {
 }
 
 
+# Filled by the module fixture: the dry run made before the real run.
+DRY_RUN: dict = {}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -45,6 +49,15 @@ def sample_run(tmp_path_factory, request):
     try:
         subprocess.run(["docker", "compose", "-p", name, "up", "--build", "-d"], cwd=project_dir,
                        env=env, check=True, capture_output=True, timeout=600)
+        compose_before = (project_dir / "docker-compose.yml").read_bytes()
+        dry_dir = work / "dry-run"
+        dry = subprocess.run(
+            [sys.executable, "-c", "from stackmedic.cli import main; main()",
+             "run", str(project_dir), "-p", name, "--run-dir", str(dry_dir), "--dry-run"],
+            env=env, capture_output=True, text=True, timeout=1200, check=False,
+        )
+        DRY_RUN.update(result=dry, run_dir=dry_dir, unchanged=(
+            (project_dir / "docker-compose.yml").read_bytes() == compose_before))
         result = subprocess.run(
             [sys.executable, "-c", "from stackmedic.cli import main; main()",
              "run", str(project_dir), "-p", name, "--run-dir", str(run_dir)],
@@ -139,3 +152,17 @@ def test_report_files_written(sample_run):
     assert "tacore/api.py" in markdown
     assert "TACORESERVICE_BACKEND_PORT" in markdown
     assert "```diff" in markdown
+
+
+def test_dry_run_plans_but_writes_nothing(sample_run):
+    result = DRY_RUN["result"]
+    report = json.loads((DRY_RUN["run_dir"] / "report.json").read_text())
+    statuses = {r["title"]: r["status"] for r in report["cycles"][0]["repairs"]}
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert DRY_RUN["unchanged"] is True
+    assert report["stop_reason"] == "dry_run"
+    assert "planned" in statuses.values()
+    assert "applied" not in statuses.values()
+    assert all(r["diff"] for r in report["cycles"][0]["repairs"] if r["status"] == "planned")
+    assert not (DRY_RUN["run_dir"] / "backups" / "cycle-1" / "docker-compose.yml").exists()

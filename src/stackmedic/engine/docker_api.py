@@ -139,7 +139,7 @@ class DockerEngine:
         """Run a command in a running container and return its exit code and output.
 
         The SDK has no exec timeout, so the call runs in a thread; when it
-        overruns, the result says `timed_out` and the command is left running
+        overruns, the result has `timed_out` set and the command is left running
         inside the container.
         """
         exec_id = self._call(
@@ -174,9 +174,9 @@ class DockerEngine:
         return ExecResult(exit_code=details.get("ExitCode"), output=text)
 
     def program_exists(self, container_id: str, program: str) -> bool | None:
-        """Say whether `program` is on PATH (or is an existing path) inside a container.
+        """Check whether `program` is on PATH (or is an executable path) inside a container.
 
-        Returns None when that cannot be told, for example when the image has
+        Returns None when the check cannot run, for example when the image has
         no shell to run `command -v` with.
         """
         probe = 'command -v "$0" >/dev/null 2>&1 || [ -x "$0" ]'
