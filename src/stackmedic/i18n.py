@@ -54,6 +54,21 @@ def catalogue(lang: str) -> dict[str, str]:
     return merged
 
 
+def display_fields(facts: dict[str, Any]) -> dict[str, Any]:
+    """Turn fact values into message text: lists and dicts joined, None shown as "-"."""
+    shown: dict[str, Any] = {}
+    for key, value in facts.items():
+        if value is None:
+            shown[key] = "-"
+        elif isinstance(value, (list, tuple)):
+            shown[key] = ", ".join(str(item) for item in value)
+        elif isinstance(value, dict):
+            shown[key] = ", ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            shown[key] = value
+    return shown
+
+
 class _KeepMissing(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"

@@ -341,9 +341,29 @@ def _finish(record: RunRecord, state: _State) -> None:
     else:
         final = last_cycle.findings
     remaining_keys = {(f.code, f.service) for f in final}
-    record.fixed = [f for f in first if (f.code, f.service) not in remaining_keys]
+    gone = [f for f in first if (f.code, f.service) not in remaining_keys]
+    record.fixed = [f for f in gone if _was_repaired(f, gone, record)]
     record.remaining = list(final)
     record.recommendations = recommend(record)
+
+
+def _was_repaired(finding: Finding, gone: list[Finding], record: RunRecord) -> bool:
+    """Tell whether a finding that went away was removed by an applied repair.
+
+    That is an applied repair of its own, or of the finding it was caused by.
+    A finding whose only repair was rejected and that went away with another
+    fault was never a fault of its own, so it does not count as fixed.
+    """
+    applied = {
+        (repair.code, repair.service)
+        for cycle in record.cycles
+        for repair in cycle.repairs
+        if repair.status == RepairStatus.APPLIED
+    }
+    if (finding.code, finding.service) in applied:
+        return True
+    cause = next((f for f in gone if f.id == finding.caused_by), None)
+    return cause is not None and (cause.code, cause.service) in applied
 
 
 def recommend(record: RunRecord) -> list[Recommendation]:

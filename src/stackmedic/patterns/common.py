@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from stackmedic.analysis import dockerfile, locate
 from stackmedic.evidence.model import ContainerEvidence, Evidence, HealthProbe, LogLine, SourceFile
-from stackmedic.i18n import translate
+from stackmedic.i18n import display_fields, translate
 from stackmedic.model import (
     Category,
     ComposeEdit,
@@ -358,21 +358,6 @@ def containers_by_service(evidence: Evidence) -> dict[str, list[ContainerEvidenc
 
 
 # --- findings and repairs ------------------------------------------------------
-
-
-def display_fields(facts: dict[str, Any]) -> dict[str, Any]:
-    """Turn fact values into text for a message: lists joined, None shown as "-"."""
-    shown: dict[str, Any] = {}
-    for key, value in facts.items():
-        if value is None:
-            shown[key] = "-"
-        elif isinstance(value, (list, tuple)):
-            shown[key] = ", ".join(str(item) for item in value)
-        elif isinstance(value, dict):
-            shown[key] = ", ".join(f"{k}: {v}" for k, v in value.items())
-        else:
-            shown[key] = value
-    return shown
 
 
 def summary_for(code: str, service: str, facts: dict[str, Any], lang: str = "en") -> str:

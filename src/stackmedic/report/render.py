@@ -34,7 +34,7 @@ from typing import Any
 import jinja2
 
 from stackmedic.errors import StackmedicError
-from stackmedic.i18n import LANGUAGES, catalogue, translate
+from stackmedic.i18n import LANGUAGES, catalogue, display_fields, translate
 from stackmedic.model import (
     CheckResult,
     CycleRecord,
@@ -314,7 +314,7 @@ class _MarkdownView:
         if template is None:
             return finding.summary
 
-        fields: dict[str, Any] = dict(finding.facts)
+        fields: dict[str, Any] = display_fields(finding.facts)
         fields.setdefault("service", finding.service)
         try:
             required_fields = {
