@@ -6,7 +6,7 @@ conversion of report.json back into a `RunRecord`, and `templates/` the
 Markdown layout. The JSON schema is documented in docs/report-schema.md.
 """
 
-from stackmedic.report.redact import redact_text
+from stackmedic.redact import redact_text
 from stackmedic.report.render import load_run, render_json, render_markdown, write_reports
 
 __all__ = ["load_run", "redact_text", "render_json", "render_markdown", "write_reports"]

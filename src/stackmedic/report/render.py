@@ -46,7 +46,7 @@ from stackmedic.model import (
 )
 from stackmedic.report import summary
 from stackmedic.report.record_io import RecordFormatError, from_dict
-from stackmedic.report.redact import redact_record
+from stackmedic.redact import redact_record
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 import run_builders as builders
 
 from stackmedic.model import ComposeEdit, EvidenceRef, Repair, RepairStatus, RunRecord
-from stackmedic.report.redact import redact_record, redact_text
+from stackmedic.redact import redact_record, redact_text
 from stackmedic.report.render import render_json, render_markdown
 
 MASKED = [
