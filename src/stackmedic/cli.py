@@ -22,7 +22,13 @@ from rich.table import Table
 
 from stackmedic import __version__
 from stackmedic.errors import ExitCode, StackmedicError
-from stackmedic.i18n import LANGUAGES, language_from_environment, normalize_language, translate
+from stackmedic.i18n import (
+    LANGUAGES,
+    display_fields,
+    language_from_environment,
+    normalize_language,
+    translate,
+)
 from stackmedic.model import RunRecord, Verdict, to_jsonable
 
 app = typer.Typer(
@@ -51,6 +57,7 @@ class _Context:
     lang = "en"
     quiet = False
     debug = False
+    verbose = 0
     # soft_wrap keeps one message on one line when the output is not a terminal.
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     error_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,33 +82,48 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+LangOption = Annotated[
+    str | None,
+    typer.Option("--lang", help=f"Language of messages and reports: {', '.join(LANGUAGES)} (default: from the locale)."),
+]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output; -vv for debug.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final result and errors.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+
+
 @app.callback()
 def configure(
-    lang: Annotated[
-        str | None,
-        typer.Option("--lang", help=f"Language of messages and reports: {', '.join(LANGUAGES)} (default: from the locale)."),
-    ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output; -vv for debug.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final result and errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
     version: Annotated[
         bool | None, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
     ] = None,
 ) -> None:
     """Diagnose, repair and verify a failing Docker Compose stack."""
-    if lang is not None and normalize_language(lang) != lang and lang not in ("zh_CN", "zh-cn", "en_US"):
-        raise typer.BadParameter(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
-    state.lang = normalize_language(lang) if lang else language_from_environment()
-    state.quiet = quiet
-    state.debug = debug
+    state.lang = language_from_environment()
+    apply_common_options(lang, verbose, quiet, debug)
+
+
+def apply_common_options(lang: str | None, verbose: int, quiet: bool, debug: bool) -> None:
+    """Apply --lang, -v, --quiet and --debug, given before or after the command name."""
+    if lang is not None:
+        if normalize_language(lang) != lang and lang.replace("_", "-").lower() not in ("zh-cn", "en-us"):
+            raise typer.BadParameter(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+        state.lang = normalize_language(lang)
+    state.quiet = state.quiet or quiet
+    state.debug = state.debug or debug
+    state.verbose = max(state.verbose, verbose)
     level = logging.WARNING
-    if verbose == 1:
+    if state.verbose == 1:
         level = logging.INFO
-    if verbose >= 2 or debug:
+    if state.verbose >= 2 or state.debug:
         level = logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if quiet:
-        logging.getLogger().setLevel(logging.ERROR)
+    if state.quiet:
+        level = logging.ERROR
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)
 
 
 def t(key: str, **fields: Any) -> str:
@@ -132,8 +154,13 @@ def run(
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder for the report and backups (default: PROJECT_DIR/.stackmedic/runs/RUN_ID).")
     ] = None,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Run the full DIAGNOSE -> REPAIR -> VERIFY loop on PROJECT_DIR and write a report."""
+    apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.engine import ComposeProject, DockerEngine
     from stackmedic.loop import LoopOptions, run_loop
     from stackmedic.plan import load_plan
@@ -158,8 +185,13 @@ def diagnose(
     file: ComposeFiles = None,
     project_name: ProjectName = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Collect evidence and analyse it; change nothing. Exits 1 when findings exist."""
+    apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.analysis import analyse
     from stackmedic.engine import ComposeProject, DockerEngine
     from stackmedic.evidence.collect import collect
@@ -167,6 +199,11 @@ def diagnose(
     engine = DockerEngine.connect()
     project = ComposeProject.open(project_dir, file, project_name)
     evidence = collect(project, engine)
+    if not evidence.containers:
+        raise StackmedicError(
+            f"no containers found for compose project {project.name!r}",
+            hint="bring the stack up first, or pass its project name with -p",
+        )
     result = analyse(evidence)
     if output_format == OutputFormat.json:
         payload = {
@@ -189,8 +226,13 @@ def diagnose(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder holding report.json.")],
     output_format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.md,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Render a stored run again, in the chosen format and language."""
+    apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.report.render import load_run, render_json, render_markdown
 
     record = load_run(run_dir)
@@ -206,7 +248,8 @@ def _print_findings(findings: list[Any], containers: int) -> None:
     for column in ("code", "service", "confidence", "summary", "location"):
         table.add_column(t(f"cli.column.{column}"), overflow="fold")
     for finding in findings:
-        summary = translate(f"finding.{finding.code}", state.lang, service=finding.service, **finding.facts)
+        fields = {**display_fields(finding.facts), "service": finding.service}
+        summary = translate(f"finding.{finding.code}", state.lang, **fields)
         if summary == f"finding.{finding.code}":
             summary = finding.summary
         indent = "  ↳ " if finding.caused_by else ""
@@ -242,6 +285,7 @@ def main() -> None:
         state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
         sys.exit(int(ExitCode.INTERRUPTED))
     except typer.Abort:
+        state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as error:
         # Usage errors of the Click layer under Typer. Typer 0.20+ ships its
@@ -250,5 +294,12 @@ def main() -> None:
         if callable(show) and isinstance(exit_code, int):
             show()
             sys.exit(int(ExitCode.USAGE) if exit_code else 0)
-        raise
+        if state.debug:
+            raise
+        state.error_console.print(
+            f"stackmedic: {t('cli.internal_error')}: {type(error).__name__}: {escape(str(error))} "
+            f"({t('cli.hint')}: {t('cli.rerun_debug')})",
+            soft_wrap=True,
+        )
+        sys.exit(int(ExitCode.USAGE))
     sys.exit(int(code or 0))
