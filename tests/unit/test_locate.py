@@ -78,7 +78,10 @@ def test_sample_relative_path_is_taken_from_workdir() -> None:
 MAP_CASES = [
     (
         "directory_copy_into_subcontext",
-        {"svc/Dockerfile": "FROM python\nWORKDIR /srv\nCOPY src/ ./code/\n", "svc/src/app/main.py": ""},
+        {
+            "svc/Dockerfile": "FROM python\nWORKDIR /srv\nCOPY src/ ./code/\n",
+            "svc/src/app/main.py": "",
+        },
         {"context": "/demo/svc"},
         "/srv/code/app/main.py",
         "svc/src/app/main.py",
@@ -92,14 +95,21 @@ MAP_CASES = [
     ),
     (
         "file_into_directory",
-        {"Dockerfile": "FROM python\nWORKDIR /app\nCOPY main.py requirements.txt ./\n", "main.py": "", "requirements.txt": ""},
+        {
+            "Dockerfile": "FROM python\nWORKDIR /app\nCOPY main.py requirements.txt ./\n",
+            "main.py": "",
+            "requirements.txt": "",
+        },
         {"context": "/demo"},
         "/app/main.py",
         "main.py",
     ),
     (
         "file_renamed",
-        {"Dockerfile": "FROM python\nCOPY scripts/start.sh /usr/local/bin/start\n", "scripts/start.sh": ""},
+        {
+            "Dockerfile": "FROM python\nCOPY scripts/start.sh /usr/local/bin/start\n",
+            "scripts/start.sh": "",
+        },
         {"context": "/demo"},
         "/usr/local/bin/start",
         "scripts/start.sh",
@@ -161,7 +171,11 @@ def test_map_container_path_table(
 
 UNMAPPED_CASES = [
     # Installed libraries are never project files, even with a matching name.
-    ("site_packages", {"zmq/sugar/socket.py": ""}, "/usr/local/lib/python3.11/site-packages/zmq/sugar/socket.py"),
+    (
+        "site_packages",
+        {"zmq/sugar/socket.py": ""},
+        "/usr/local/lib/python3.11/site-packages/zmq/sugar/socket.py",
+    ),
     ("dist_packages", {"socket.py": ""}, "/usr/lib/python3/dist-packages/zmq/socket.py"),
     ("frozen_module", {"runpy.py": ""}, "<frozen runpy>"),
     # Two files share the name and nothing else: the mapping would be a guess.
@@ -182,18 +196,19 @@ def test_map_container_path_returns_none(files: dict[str, str], container_path: 
 
 def test_collected_container_path_wins_over_dockerfile() -> None:
     files = {"Dockerfile": "FROM python\nCOPY . /app/\n", "x/main.py": "", "main.py": ""}
-    evidence = evidence_with(files, {"context": "/demo"}, container_paths={"x/main.py": "/app/main.py"})
+    evidence = evidence_with(
+        files, {"context": "/demo"}, container_paths={"x/main.py": "/app/main.py"}
+    )
     found = map_container_path(evidence, "app", "/app/main.py")
     assert found is not None
     assert found.path == "x/main.py"
 
 
-def test_copy_from_other_stage_is_not_a_context_file() -> None:
+def test_copy_from_stage_excluded_from_map() -> None:
     dockerfile = "FROM golang AS build\nFROM alpine\nCOPY --from=build /out/server /app/server\n"
     evidence = evidence_with({"Dockerfile": dockerfile, "server": ""}, {"context": "/demo"})
-    # `server` in the context is not what /app/server holds; the suffix match still names it.
-    found = map_container_path(evidence, "app", "/app/server")
-    assert found is not None and found.path == "server"
+    # /app/server comes from the build stage, so the context's `server` is not it.
+    assert map_container_path(evidence, "app", "/app/server") is None
     assert container_path_map(dockerfile) == []
 
 
@@ -218,12 +233,14 @@ def test_snippet_outside_text_is_empty(line: int) -> None:
 
 
 def test_location_for_sample_worker_frame() -> None:
-    location = location_for(sample_evidence(), "tacoreservice-worker", "/app/tacore/worker.py", 38, "start")
+    location = location_for(
+        sample_evidence(), "tacoreservice-worker", "/app/tacore/worker.py", 36, "start"
+    )
     assert location is not None
-    assert (location.path, location.line, location.function) == ("tacore/worker.py", 38, "start")
+    assert (location.path, location.line, location.function) == ("tacore/worker.py", 36, "start")
     assert location.container_path == "/app/tacore/worker.py"
     assert location.snippet is not None
-    assert ">38 |             frames = self.socket.recv_multipart()" in location.snippet
+    assert ">36 |         reply = self.socket.recv_multipart()" in location.snippet
 
 
 def test_location_for_line_past_end_has_no_snippet() -> None:
@@ -233,7 +250,9 @@ def test_location_for_line_past_end_has_no_snippet() -> None:
 
 
 def test_location_for_unknown_path_is_none() -> None:
-    assert location_for(sample_evidence(), "tacoreservice-worker", "/usr/lib/python3/x.py", 3) is None
+    assert (
+        location_for(sample_evidence(), "tacoreservice-worker", "/usr/lib/python3/x.py", 3) is None
+    )
 
 
 # --- Python tracebacks --------------------------------------------------------------------
@@ -284,7 +303,8 @@ def test_health_probe_output_traceback() -> None:
     assert traceback is not None
     assert traceback.exception_type == "urllib.error.URLError"
     assert traceback.message == "<urlopen error [Errno 111] Connection refused>"
-    assert traceback.innermost is not None and traceback.innermost.function == "do_open"
+    assert traceback.innermost is not None
+    assert traceback.innermost.function == "do_open"
 
 
 def test_chained_python_tracebacks_are_separate_and_last_wins() -> None:
@@ -302,7 +322,8 @@ def test_chained_python_tracebacks_are_separate_and_last_wins() -> None:
     tracebacks = parse_python_tracebacks(log)
     assert [t.exception_type for t in tracebacks] == ["KeyError", "ValueError"]
     last = parse_python_traceback(log)
-    assert last is not None and last.message == "bad config"
+    assert last is not None
+    assert last.message == "bad config"
 
 
 def test_python_traceback_with_compose_prefix_and_loglines() -> None:
@@ -319,7 +340,9 @@ def test_python_traceback_with_compose_prefix_and_loglines() -> None:
 
 
 def test_truncated_python_traceback_keeps_frames() -> None:
-    traceback = parse_python_traceback(["Traceback (most recent call last):", '  File "/app/x.py", line 9, in f'])
+    traceback = parse_python_traceback(
+        ["Traceback (most recent call last):", '  File "/app/x.py", line 9, in f']
+    )
     assert traceback is not None
     assert traceback.exception_type == ""
     assert [(f.file, f.line) for f in traceback.frames] == [("/app/x.py", 9)]
@@ -364,7 +387,10 @@ def test_java_stack_with_cause_and_package_paths() -> None:
         "\t... 2 more",
     ]
     first, cause = parse_java_stacks(log)
-    assert (first.exception_type, first.message) == ("java.lang.IllegalStateException", "broker unreachable")
+    assert (first.exception_type, first.message) == (
+        "java.lang.IllegalStateException",
+        "broker unreachable",
+    )
     assert [(f.file, f.line) for f in first.frames] == [
         ("com/example/tacore/Main.java", 10),
         ("com/example/tacore/Worker.java", 42),
@@ -386,7 +412,10 @@ def test_go_panic() -> None:
         "exit status 2",
     ]
     (panic,) = parse_go_panics(log)
-    assert (panic.exception_type, panic.message) == ("panic", "runtime error: index out of range [3] with length 3")
+    assert (panic.exception_type, panic.message) == (
+        "panic",
+        "runtime error: index out of range [3] with length 3",
+    )
     assert [(f.file, f.line, f.function) for f in panic.frames] == [
         ("/app/main.go", 42, "main.main()"),
         ("/app/handlers.go", 17, "main.handle(...)"),
@@ -394,9 +423,18 @@ def test_go_panic() -> None:
 
 
 def test_go_fatal_error_is_parsed() -> None:
-    log = ["fatal error: all goroutines are asleep - deadlock!", "", "goroutine 1 [chan receive]:", "main.main()", "\t/src/main.go:9 +0x2a"]
+    log = [
+        "fatal error: all goroutines are asleep - deadlock!",
+        "",
+        "goroutine 1 [chan receive]:",
+        "main.main()",
+        "\t/src/main.go:9 +0x2a",
+    ]
     (panic,) = parse_go_panics(log)
-    assert (panic.exception_type, panic.message) == ("fatal error", "all goroutines are asleep - deadlock!")
+    assert (panic.exception_type, panic.message) == (
+        "fatal error",
+        "all goroutines are asleep - deadlock!",
+    )
     assert panic.frames[0].line == 9
 
 
@@ -428,15 +466,27 @@ def test_sample_main_healthcheck_spans_continuation() -> None:
 
 
 HEALTHCHECK_CASES = [
-    ("shell_form", "FROM x\nHEALTHCHECK CMD curl -f http://localhost/ || exit 1\n",
-     {"test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}),
+    (
+        "shell_form",
+        "FROM x\nHEALTHCHECK CMD curl -f http://localhost/ || exit 1\n",
+        {"test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]},
+    ),
     ("none", "FROM x\nHEALTHCHECK NONE\n", {"test": ["NONE"]}),
-    ("last_one_applies", "FROM x\nHEALTHCHECK CMD a\nHEALTHCHECK --retries=5 CMD b\n",
-     {"test": ["CMD-SHELL", "b"], "retries": 5}),
-    ("start_interval", "FROM x\nHEALTHCHECK --start-interval=1s CMD [\"true\"]\n",
-     {"test": ["CMD", "true"], "start_interval": "1s"}),
-    ("inherited_from_stage", "FROM x AS base\nHEALTHCHECK CMD ok\nFROM base\nENV A=1\n",
-     {"test": ["CMD-SHELL", "ok"]}),
+    (
+        "last_one_applies",
+        "FROM x\nHEALTHCHECK CMD a\nHEALTHCHECK --retries=5 CMD b\n",
+        {"test": ["CMD-SHELL", "b"], "retries": 5},
+    ),
+    (
+        "start_interval",
+        'FROM x\nHEALTHCHECK --start-interval=1s CMD ["true"]\n',
+        {"test": ["CMD", "true"], "start_interval": "1s"},
+    ),
+    (
+        "inherited_from_stage",
+        "FROM x AS base\nHEALTHCHECK CMD ok\nFROM base\nENV A=1\n",
+        {"test": ["CMD-SHELL", "ok"]},
+    ),
     # A new stage from an image starts without the earlier stage's check.
     ("not_inherited_from_image", "FROM x AS base\nHEALTHCHECK CMD ok\nFROM alpine\n", None),
     ("absent", "FROM x\nCMD run\n", None),
@@ -466,7 +516,9 @@ def test_instructions_join_continuations_and_skip_comments() -> None:
     )
     instructions = parse_instructions(text)
     assert [(i.keyword, i.line, i.end_line) for i in instructions] == [
-        ("FROM", 2, 2), ("RUN", 3, 6), ("ENV", 7, 7),
+        ("FROM", 2, 2),
+        ("RUN", 3, 6),
+        ("ENV", 7, 7),
     ]
     assert instructions[1].arguments == "apt-get update && apt-get install -y curl"
 
@@ -475,17 +527,20 @@ def test_escape_directive_changes_continuation_character() -> None:
     text = "# escape=`\nFROM mcr.microsoft.com/windows\nRUN dir `\n    c:\\\n"
     instructions = parse_instructions(text)
     assert [(i.keyword, i.arguments) for i in instructions] == [
-        ("FROM", "mcr.microsoft.com/windows"), ("RUN", "dir c:\\"),
+        ("FROM", "mcr.microsoft.com/windows"),
+        ("RUN", "dir c:\\"),
     ]
 
 
 def test_heredoc_body_is_not_parsed_as_instructions() -> None:
-    text = "FROM python\nRUN <<EOF\necho hi\nCMD not-an-instruction\nEOF\nCMD [\"run\"]\n"
+    text = 'FROM python\nRUN <<EOF\necho hi\nCMD not-an-instruction\nEOF\nCMD ["run"]\n'
     instructions = parse_instructions(text)
     assert [i.keyword for i in instructions] == ["FROM", "RUN", "CMD"]
     assert instructions[1].heredocs == ["echo hi\nCMD not-an-instruction"]
     final = parse_dockerfile(text).final
-    assert final is not None and final.cmd is not None and final.cmd.argv == ["run"]
+    assert final is not None
+    assert final.cmd is not None
+    assert final.cmd.argv == ["run"]
 
 
 def test_stage_state_env_workdir_user_expose_commands() -> None:
@@ -507,15 +562,22 @@ def test_stage_state_env_workdir_user_expose_commands() -> None:
     )
     parsed = parse_dockerfile(text)
     assert parsed.stages[0].base == "python:3.11-slim"
+
     final = parsed.final
     assert final is not None
     assert final.workdir == "/srv/app/src"
     assert final.user == "app"
     assert final.expose == ["8080", "9090/udp"]
+
+    # The second stage re-declares the global ARG and inherits ENV from `base`.
     assert final.env["URL"] == ("http://localhost:8080", 10)
     assert final.env["VERSION_SEEN"] == ("3.11", 10)
-    assert final.entrypoint is not None and final.entrypoint.argv == ["python", "-m"]
-    assert final.cmd is not None and final.cmd.shell_form
+    assert final.env["APP_HOME"] == ("/srv/app", 3)
+
+    assert final.entrypoint is not None
+    assert final.entrypoint.argv == ["python", "-m"]
+    assert final.cmd is not None
+    assert final.cmd.shell_form
     assert final.cmd.argv == ["/bin/sh", "-c", "app.main --port 8080"]
 
 
@@ -551,7 +613,8 @@ def test_dockerfile_for_uses_compose_build_settings() -> None:
     files = {"Dockerfile": "FROM a\n", "Dockerfile.worker": "FROM b\n"}
     evidence = evidence_with(files, {"context": "/demo", "dockerfile": "Dockerfile.worker"})
     found = dockerfile_for(evidence, "app")
-    assert found is not None and found.path == "Dockerfile.worker"
+    assert found is not None
+    assert found.path == "Dockerfile.worker"
     image_only = Evidence("demo", "/demo", [], {"services": {"db": {"image": "postgres"}}})
     assert dockerfile_for(image_only, "db") is None
 

@@ -51,7 +51,6 @@ def test_sample_hang_followed_into_worker_start(result: AnalysisResult) -> None:
 # every receive of that class. Worker._serve polls, so the plain
 # recv_multipart() in Worker.start is not reported as blocking. Remove this
 # mark when a poll only counts in the receive's own function.
-@pytest.mark.xfail(strict=True, reason="a Poller elsewhere in the class hides the blocking recv")
 def test_sample_hang_located_at_recv(result: AnalysisResult) -> None:
     hang = only(result, "STARTUP_HANG", WORKER)
     assert hang.facts["blocking_call"] == "self.socket.recv_multipart()"

@@ -35,7 +35,9 @@ from stackmedic.evidence.model import Evidence, SourceFile
 FIXTURE = Path(__file__).parent / "fixtures" / "source" / "tacoreservice"
 
 
-def evidence_of(files: dict[str, str], service: str = "app", config: dict | None = None) -> Evidence:
+def evidence_of(
+    files: dict[str, str], service: str = "app", config: dict | None = None
+) -> Evidence:
     sources = [SourceFile(service, path, textwrap.dedent(text)) for path, text in files.items()]
     compose = config if config is not None else {"services": {service: {}}}
     return Evidence("demo", "/demo", ["/demo/compose.yaml"], compose, sources=sources)
@@ -54,12 +56,20 @@ ENV_READ_CASES = [
     ("environ_get", 'import os\nos.environ.get("A", "x")', [("A", "x", False)]),
     ("environ_subscript_is_required", 'import os\nos.environ["A"]', [("A", None, True)]),
     ("environ_setdefault", 'import os\nos.environ.setdefault("A", "x")', [("A", "x", False)]),
-    ("number_default_as_text", 'import os\nint(os.getenv("PORT", 5555))', [("PORT", "5555", False)]),
+    (
+        "number_default_as_text",
+        'import os\nint(os.getenv("PORT", 5555))',
+        [("PORT", "5555", False)],
+    ),
     ("float_default_as_text", 'import os\nfloat(os.getenv("T", 0.5))', [("T", "0.5", False)]),
     ("wrapped_in_int", 'import os\nint(os.getenv("PORT", "5555"))', [("PORT", "5555", False)]),
     ("wrapped_in_bool", 'import os\nbool(os.getenv("DEBUG", ""))', [("DEBUG", "", False)]),
     # int(None) raises TypeError, so an unset variable stops the program.
-    ("int_without_default_is_required", 'import os\nint(os.getenv("PORT"))', [("PORT", None, True)]),
+    (
+        "int_without_default_is_required",
+        'import os\nint(os.getenv("PORT"))',
+        [("PORT", None, True)],
+    ),
     ("or_fallback_is_default", 'import os\nos.getenv("A") or "x"', [("A", "x", False)]),
     ("from_import_getenv", 'from os import getenv\ngetenv("A", "x")', [("A", "x", False)]),
     ("from_import_environ", 'from os import environ\nenviron["A"]', [("A", None, True)]),
@@ -78,7 +88,7 @@ ENV_READ_CASES = [
     ),
     # The text of a comment or a string is not code.
     ("in_comment", 'import os\n# os.getenv("A")\nx = 1', []),
-    ("in_string", 'x = \'os.getenv("A")\'', []),
+    ("in_string", "x = 'os.getenv(\"A\")'", []),
     # The variable name is only known at run time.
     ("dynamic_key", "import os\ndef f(name):\n    return os.getenv(name)", []),
     # Writing a variable is not a read.
@@ -169,7 +179,16 @@ ENDPOINT_CASES: list[tuple[str, str, list[Row]]] = [
     (
         "tacore_worker_connect",
         TACORE_WORKER,
-        [("connect", "tcp", "tacoreservice", 5555, "TACORESERVICE_HOST", "TACORESERVICE_BACKEND_PORT")],
+        [
+            (
+                "connect",
+                "tcp",
+                "tacoreservice",
+                5555,
+                "TACORESERVICE_HOST",
+                "TACORESERVICE_BACKEND_PORT",
+            )
+        ],
     ),
     (
         "tacore_broker_bind",
@@ -179,8 +198,10 @@ ENDPOINT_CASES: list[tuple[str, str, list[Row]]] = [
     ("zmq_literal_bind", 'sock.bind("tcp://*:5555")', [("bind", "tcp", "*", 5555, None, None)]),
     (
         "zmq_locals_from_env",
-        'import os\ndef f(sock):\n    host = os.getenv("H", "broker")\n    port = 5555\n'
-        '    sock.connect(f"tcp://{host}:{port}")',
+        (
+            'import os\ndef f(sock):\n    host = os.getenv("H", "broker")\n    port = 5555\n'
+            '    sock.connect(f"tcp://{host}:{port}")'
+        ),
         [("connect", "tcp", "broker", 5555, "H", None)],
     ),
     (
@@ -219,19 +240,41 @@ ENDPOINT_CASES: list[tuple[str, str, list[Row]]] = [
         [("bind", "http", "0.0.0.0", 8000, None, None)],
     ),
     # uvicorn listens on 127.0.0.1:8000 when given neither host nor port.
-    ("uvicorn_defaults", "import uvicorn\nuvicorn.run(app)", [("bind", "http", "127.0.0.1", 8000, None, None)]),
+    (
+        "uvicorn_defaults",
+        "import uvicorn\nuvicorn.run(app)",
+        [("bind", "http", "127.0.0.1", 8000, None, None)],
+    ),
     (
         "uvicorn_config_port_from_env",
         'import os, uvicorn\nuvicorn.Config(app, host="0.0.0.0", port=int(os.getenv("API_PORT", "8080")))',
         [("bind", "http", "0.0.0.0", 8080, None, "API_PORT")],
     ),
-    ("flask_run", 'app.run(host="0.0.0.0", port=5000)', [("bind", "http", "0.0.0.0", 5000, None, None)]),
+    (
+        "flask_run",
+        'app.run(host="0.0.0.0", port=5000)',
+        [("bind", "http", "0.0.0.0", 5000, None, None)],
+    ),
+    # uvicorn serves a socket bound beforehand, so its own defaults do not apply.
+    (
+        "uvicorn_with_prebound_socket",
+        (
+            'import socket, uvicorn\ndef serve(app):\n    s = socket.socket()\n    s.bind(("0.0.0.0", 8080))\n'
+            "    uvicorn.Server(uvicorn.Config(app)).run(sockets=[s])"
+        ),
+        [("bind", "tcp", "0.0.0.0", 8080, None, None)],
+    ),
+    ("uvicorn_unix_socket", 'import uvicorn\nuvicorn.run(app, uds="/tmp/app.sock")', []),
     (
         "redis_keywords",
         'import redis\nredis.Redis(host="redis", port=6380)',
         [("connect", "redis", "redis", 6380, None, None)],
     ),
-    ("redis_defaults", "import redis\nredis.Redis()", [("connect", "redis", "localhost", 6379, None, None)]),
+    (
+        "redis_defaults",
+        "import redis\nredis.Redis()",
+        [("connect", "redis", "localhost", 6379, None, None)],
+    ),
     (
         "redis_from_url_env_default",
         'import os, redis\nredis.from_url(os.getenv("REDIS_URL", "redis://redis:6379/0"))',
@@ -257,7 +300,11 @@ ENDPOINT_CASES: list[tuple[str, str, list[Row]]] = [
         "import urllib.request\nurllib.request.urlopen('http://localhost:8080/health', timeout=3)",
         [("connect", "http", "localhost", 8080, None, None)],
     ),
-    ("httpx_https_default_port", 'import httpx\nhttpx.get("https://example.org/")', [("connect", "https", "example.org", 443, None, None)]),
+    (
+        "httpx_https_default_port",
+        'import httpx\nhttpx.get("https://example.org/")',
+        [("connect", "https", "example.org", 443, None, None)],
+    ),
     (
         "psycopg2_keywords",
         'import psycopg2\npsycopg2.connect(host="db", port=5433, dbname="app")',
@@ -295,7 +342,9 @@ ENDPOINT_CASES: list[tuple[str, str, list[Row]]] = [
 )
 def test_endpoints_table(code: str, expected: list[Row]) -> None:
     endpoints = facts_of(code).endpoints
-    found = [(e.role, e.scheme, e.host, e.port, e.host_variable, e.port_variable) for e in endpoints]
+    found = [
+        (e.role, e.scheme, e.host, e.port, e.host_variable, e.port_variable) for e in endpoints
+    ]
     assert found == expected
 
 
@@ -352,17 +401,33 @@ def test_endpoint_from_settings_instance() -> None:
 
 LOG_SITE_CASES = [
     ("literal", 'logger.info("Worker started")', ("info", "Worker started")),
-    ("fstring_hole", 'logger.error(f"Error getting workers status: {e}")', ("error", f"Error getting workers status: {HOLE}")),
-    ("lazy_percent_args", 'log.warning("retry %d of %s", n, m)', ("warning", f"retry {HOLE} of {HOLE}")),
+    (
+        "fstring_hole",
+        'logger.error(f"Error getting workers status: {e}")',
+        ("error", f"Error getting workers status: {HOLE}"),
+    ),
+    (
+        "lazy_percent_args",
+        'log.warning("retry %d of %s", n, m)',
+        ("warning", f"retry {HOLE} of {HOLE}"),
+    ),
     # Without arguments logging does not apply % formatting, so the text stays.
     ("percent_without_args", 'logger.info("100%s done")', ("info", "100%s done")),
     ("percent_operator", 'logger.debug("got %s" % x)', ("debug", f"got {HOLE}")),
-    ("format_method", 'logger.info("bound to {}:{}".format(h, p))', ("info", f"bound to {HOLE}:{HOLE}")),
+    (
+        "format_method",
+        'logger.info("bound to {}:{}".format(h, p))',
+        ("info", f"bound to {HOLE}:{HOLE}"),
+    ),
     ("logging_module", 'import logging\nlogging.warning("low disk")', ("warning", "low disk")),
     ("exception_is_error", 'logger.exception("crashed")', ("error", "crashed")),
     ("warn_alias", 'logger.warn("old")', ("warning", "old")),
     ("self_logger", 'self.logger.critical("halt")', ("critical", "halt")),
-    ("log_with_level", 'import logging\nlogger.log(logging.INFO, "n=%d", n)', ("info", f"n={HOLE}")),
+    (
+        "log_with_level",
+        'import logging\nlogger.log(logging.INFO, "n=%d", n)',
+        ("info", f"n={HOLE}"),
+    ),
     ("print_args", 'print("queue size", n)', ("print", f"queue size {HOLE}")),
     ("print_sep", 'print("a", "b", sep="-")', ("print", "a-b")),
     ("constant_message", 'MSG = "ready"\nlogger.info(MSG)', ("info", "ready")),
@@ -398,17 +463,33 @@ def site(message: str, level: str = "info") -> LogCallSite:
 
 
 MATCH_CASES = [
-    ("prefix_format", f"Error getting workers status: {HOLE}",
-     "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'", True),
-    ("hole_in_middle", f"ZMQ backend bound to tcp://*:{HOLE} (workers)",
-     "2026-12-04 20:31:02,118 - INFO - ZMQ backend bound to tcp://*:5556 (workers)", True),
+    (
+        "prefix_format",
+        f"Error getting workers status: {HOLE}",
+        "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'",
+        True,
+    ),
+    (
+        "hole_in_middle",
+        f"ZMQ backend bound to tcp://*:{HOLE} (workers)",
+        "2026-12-04 20:31:02,118 - INFO - ZMQ backend bound to tcp://*:5556 (workers)",
+        True,
+    ),
     ("json_log_format", f"worker {HOLE} up", '{"level": "info", "msg": "worker w-1 up"}', True),
-    ("literal_with_regex_chars", "About to call worker.start()",
-     "2026-12-04 20:31:02,118 - INFO - About to call worker.start()", True),
+    (
+        "literal_with_regex_chars",
+        "About to call worker.start()",
+        "2026-12-04 20:31:02,118 - INFO - About to call worker.start()",
+        True,
+    ),
     ("blank_runs_match_any_blanks", "alpha  beta", "x alpha\tbeta", True),
     # The literal text differs.
-    ("other_message", f"Error in metrics collection loop: {HOLE}",
-     "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'", False),
+    (
+        "other_message",
+        f"Error in metrics collection loop: {HOLE}",
+        "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'",
+        False,
+    ),
     # A dot in the template is literal, not "any character".
     ("dot_is_literal", "About to call worker.start()", "About to call workerXstart()", False),
     # A template that is only a hole would match every line.
@@ -462,17 +543,30 @@ BLOCKING_CASES = [
         "import zmq\ndef run(sock, poller):\n    if poller.poll(500):\n        sock.recv()",
         [],
     ),
-    # A Poller used in another method of the same class counts too.
+    # The Poller was made elsewhere, but this function polls before receiving.
     (
-        "zmq_poller_elsewhere_in_class",
-        "import zmq\nclass B:\n    def setup(self):\n        self.poller = zmq.Poller()\n"
-        "    def run(self):\n        self.sock.recv_multipart()",
+        "zmq_poller_attribute_polled_here",
+        (
+            "import zmq\nclass B:\n    def setup(self):\n        self.poller = zmq.Poller()\n"
+            "    def run(self):\n        if self.poller.poll(100):\n            self.sock.recv_multipart()"
+        ),
         [],
+    ),
+    # A poll in another method does not bound this receive.
+    (
+        "zmq_poll_in_other_method",
+        (
+            "import zmq\nclass W:\n    def start(self):\n        self.sock.recv_multipart()\n"
+            "    def serve(self, poller):\n        poller.poll(100)\n        self.sock.recv_multipart()"
+        ),
+        ["recv_multipart() with no poll timeout or RCVTIMEO"],
     ),
     (
         "zmq_rcvtimeo_set",
-        "import zmq\nclass W:\n    def __init__(self):\n        self.sock.setsockopt(zmq.RCVTIMEO, 1000)\n"
-        "    def run(self):\n        self.sock.recv_json()",
+        (
+            "import zmq\nclass W:\n    def __init__(self):\n        self.sock.setsockopt(zmq.RCVTIMEO, 1000)\n"
+            "    def run(self):\n        self.sock.recv_json()"
+        ),
         [],
     ),
     (
@@ -488,7 +582,11 @@ BLOCKING_CASES = [
     ),
     # NOBLOCK returns at once (raising zmq.Again).
     ("zmq_noblock", "import zmq\ndef run(sock):\n    sock.recv(zmq.NOBLOCK)", []),
-    ("zmq_poll_without_timeout", "import zmq\ndef run(poller):\n    poller.poll()", ["poll() with no timeout"]),
+    (
+        "zmq_poll_without_timeout",
+        "import zmq\ndef run(poller):\n    poller.poll()",
+        ["poll() with no timeout"],
+    ),
     (
         "socket_accept",
         "import socket\ndef serve(s):\n    conn, _ = s.accept()",
@@ -499,7 +597,11 @@ BLOCKING_CASES = [
         "import socket\ndef read(s):\n    return s.recv(1024)",
         ["recv() on a socket with no timeout (settimeout or setdefaulttimeout)"],
     ),
-    ("socket_with_settimeout", "import socket\ndef read(s):\n    s.settimeout(5)\n    return s.recv(1024)", []),
+    (
+        "socket_with_settimeout",
+        "import socket\ndef read(s):\n    s.settimeout(5)\n    return s.recv(1024)",
+        [],
+    ),
     (
         "socket_default_timeout",
         "import socket\nsocket.setdefaulttimeout(5)\ndef read(s):\n    return s.recv(1024)",
@@ -521,17 +623,52 @@ BLOCKING_CASES = [
         'from urllib.request import urlopen\nurlopen("http://api/health")',
         ["urlopen() without timeout= (waits as long as the socket default, forever)"],
     ),
-    ("urlopen_with_timeout", 'from urllib.request import urlopen\nurlopen("http://api/h", timeout=3)', []),
+    (
+        "urlopen_with_timeout",
+        'from urllib.request import urlopen\nurlopen("http://api/h", timeout=3)',
+        [],
+    ),
     ("queue_get", "import queue\nq = queue.Queue()\nq.get()", ["get() with no timeout"]),
-    ("queue_get_block_true", "import queue\nq = queue.Queue()\nq.get(True)", ["get() with no timeout"]),
+    (
+        "queue_get_block_true",
+        "import queue\nq = queue.Queue()\nq.get(True)",
+        ["get() with no timeout"],
+    ),
     ("queue_get_timeout", "import queue\nq = queue.Queue()\nq.get(timeout=1)", []),
+    (
+        "queue_named_attribute",
+        "class W:\n    def run(self):\n        self.jobs_queue.get()",
+        ["get() with no timeout"],
+    ),
+    # ContextVar.get() returns at once.
+    ("context_var_get", "import contextvars\nv = contextvars.ContextVar('v')\nv.get()", []),
+    # A bare get() on something not known or named as a queue is left alone.
+    ("unknown_receiver_get", "def f(result):\n    return result.get()", []),
     ("queue_get_nowait", "import queue\nq = queue.Queue()\nq.get_nowait()", []),
     # dict.get always takes a key.
     ("dict_get_key", 'd = {}\nd.get("k")', []),
-    ("lock_acquire", "import threading\nlock = threading.Lock()\nlock.acquire()", ["acquire() with no timeout"]),
-    ("lock_acquire_timeout", "import threading\nlock = threading.Lock()\nlock.acquire(timeout=1)", []),
-    ("lock_acquire_nonblocking", "import threading\nlock = threading.Lock()\nlock.acquire(False)", []),
-    ("thread_join", "import threading\nt = threading.Thread()\nt.join()", ["join() with no timeout"]),
+    (
+        "lock_acquire",
+        "import threading\nlock = threading.Lock()\nlock.acquire()",
+        ["acquire() with no timeout"],
+    ),
+    (
+        "lock_acquire_timeout",
+        "import threading\nlock = threading.Lock()\nlock.acquire(timeout=1)",
+        [],
+    ),
+    (
+        "lock_acquire_nonblocking",
+        "import threading\nlock = threading.Lock()\nlock.acquire(False)",
+        [],
+    ),
+    # A computed flag may be False.
+    ("lock_acquire_computed_flag", "def f(lock, urgent):\n    lock.acquire(urgent)", []),
+    (
+        "thread_join",
+        "import threading\nt = threading.Thread()\nt.join()",
+        ["join() with no timeout"],
+    ),
     ("thread_join_timeout", "import threading\nt = threading.Thread()\nt.join(5)", []),
     ("str_join", '",".join(["a", "b"])', []),
     ("event_wait", "import threading\ne = threading.Event()\ne.wait()", ["wait() with no timeout"]),
@@ -543,9 +680,19 @@ BLOCKING_CASES = [
         "import asyncio, zmq\nasync def run(sock):\n    await asyncio.wait_for(sock.recv(), 5)",
         [],
     ),
-    ("redis_blpop_forever", "import redis\nr = redis.Redis()\nr.blpop(['jobs'])", ["blpop() with timeout 0 (waits forever)"]),
+    (
+        "redis_blpop_forever",
+        "import redis\nr = redis.Redis()\nr.blpop(['jobs'])",
+        ["blpop() with timeout 0 (waits forever)"],
+    ),
     ("redis_blpop_timeout", "import redis\nr = redis.Redis()\nr.blpop(['jobs'], timeout=5)", []),
-    ("select_without_timeout", "import select\nselect.select([s], [], [])", ["select() with no timeout"]),
+    (
+        "select_without_timeout",
+        "import select\nselect.select([s], [], [])",
+        ["select() with no timeout"],
+    ),
+    # select.poll() makes a poll object; only its poll() waits.
+    ("select_poll_factory", "import select\np = select.poll()\np.poll(100)", []),
 ]
 
 
@@ -558,7 +705,7 @@ def test_blocking_calls_table(code: str, expected: list[str]) -> None:
     assert [call.reason for call in facts_of(code).blocking_calls] == expected
 
 
-def test_blocking_calls_in_follows_one_self_call_in_order() -> None:
+def test_blocking_calls_in_self_call_order() -> None:
     code = """\
     import zmq
 
@@ -580,7 +727,10 @@ def test_blocking_calls_in_follows_one_self_call_in_order() -> None:
     """
     facts = facts_of(code, "app/worker.py")
     calls = blocking_calls_in(facts, "app", "app/worker.py", "Worker.start")
-    assert [(c.function, c.line) for c in calls] == [("Worker.wait_for_work", 13), ("Worker.start", 7)]
+    assert [(c.function, c.line) for c in calls] == [
+        ("Worker.wait_for_work", 13),
+        ("Worker.start", 7),
+    ]
 
 
 def test_blocking_calls_in_other_function_are_excluded() -> None:
@@ -749,7 +899,7 @@ def test_find_call_target_table(code: str, line: int, expected: tuple[str, int])
 @pytest.mark.parametrize(
     ("code", "line"),
     [
-        # A loop comes next: which call runs first cannot be told statically.
+        # A loop comes next, so which call runs first is unknown statically.
         ('def main():\n    logger.info("x")\n    for i in range(3):\n        go()\n', 2),
         # The block ends and the function returns.
         ('def main():\n    logger.info("x")\n', 2),
@@ -776,7 +926,12 @@ def test_next_call_after_reports_call_text() -> None:
     evidence = evidence_of({"app/main.py": 'logger.info("x")\nresult = client.fetch(1)\n'})
     call = next_call_after(evidence, "app", "app/main.py", 1)
     assert call is not None
-    assert (call.expression, call.line, call.receiver, call.name) == ("client.fetch(1)", 2, "client", "fetch")
+    assert (call.expression, call.line, call.receiver, call.name) == (
+        "client.fetch(1)",
+        2,
+        "client",
+        "fetch",
+    )
 
 
 # --- schema, classes, key and attribute uses --------------------------------------------
@@ -809,7 +964,9 @@ def test_tables_from_python_string_and_sql_file() -> None:
 
 def test_table_in_fstring_keeps_literal_columns() -> None:
     # A column named by an f-string field is unknown statically and left out.
-    facts = facts_of('NAME = "x"\nsql = f"CREATE TABLE metrics (id INTEGER, {NAME} TEXT, value REAL)"')
+    facts = facts_of(
+        'NAME = "x"\nsql = f"CREATE TABLE metrics (id INTEGER, {NAME} TEXT, value REAL)"'
+    )
     assert facts.tables["metrics"].columns == ["id", "value"]
 
 
@@ -854,7 +1011,9 @@ def test_find_subscripts_and_gets() -> None:
 
 
 def test_find_attribute_calls_accepts_evidence() -> None:
-    evidence = evidence_of({"app/main.py": "class S:\n    def run(self):\n        self.db.record_service_metrics(1)\n"})
+    evidence = evidence_of(
+        {"app/main.py": "class S:\n    def run(self):\n        self.db.record_service_metrics(1)\n"}
+    )
     (use,) = find_attribute_calls(evidence, "app", "record_service_metrics")
     assert (use.path, use.line, use.function) == ("app/main.py", 3, "S.run")
     assert use.expression == "self.db.record_service_metrics(1)"
@@ -892,7 +1051,10 @@ def test_javascript_env_reads() -> None:
 
 def test_javascript_endpoints_and_log_sites() -> None:
     facts = facts_of(JS_SOURCE, "web/server.js")
-    assert [(e.role, e.scheme, e.host, e.port, e.port_variable, e.host_variable) for e in facts.endpoints] == [
+    assert [
+        (e.role, e.scheme, e.host, e.port, e.port_variable, e.host_variable)
+        for e in facts.endpoints
+    ] == [
         ("bind", "http", "0.0.0.0", 3000, "PORT", None),
         ("connect", "tcp", "localhost", 5555, None, "HOST"),
         ("connect", "http", "api", 8080, None, None),
@@ -978,13 +1140,31 @@ def test_shell_env_reads() -> None:
 def test_shell_server_bind_with_variable_default() -> None:
     (endpoint,) = facts_of(SHELL_SOURCE, "docker/entrypoint.sh").endpoints
     assert (endpoint.role, endpoint.host, endpoint.port, endpoint.port_variable, endpoint.line) == (
-        "bind", "0.0.0.0", 8000, "PORT", 16,
+        "bind",
+        "0.0.0.0",
+        8000,
+        "PORT",
+        16,
     )
 
 
 def test_shell_nounset_makes_plain_reads_required() -> None:
     reads = facts_of("#!/bin/bash\nset -eu\necho $API_KEY\n", "run").env_reads
     assert [(r.variable, r.required) for r in reads] == [("API_KEY", True)]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        # Lower-case names are shell variables by convention, not environment.
+        "#!/bin/sh\necho $version ${name:-x}\n",
+        # The function runs after the assignment further down.
+        "#!/bin/sh\nshow() { echo $LATER; }\nLATER=1\nshow\n",
+    ],
+    ids=["lower_case_names", "assigned_after_use_in_function"],
+)
+def test_shell_locals_are_not_env_reads(script: str) -> None:
+    assert facts_of(script, "bin/run").env_reads == []
 
 
 def test_file_without_shell_shebang_is_not_scanned() -> None:
@@ -1027,7 +1207,7 @@ def test_env_default_prefers_dockerfile_env_over_code() -> None:
 
 
 def test_dockerfile_shell_cmd_gives_env_reads_and_binds() -> None:
-    dockerfile = 'FROM python\nCMD uvicorn app.main:app --host 0.0.0.0 --port ${PORT:-8000}\n'
+    dockerfile = "FROM python\nCMD uvicorn app.main:app --host 0.0.0.0 --port ${PORT:-8000}\n"
     facts = extract_facts(dockerfile_evidence(dockerfile))
     assert [(r.variable, r.default, r.path, r.line) for r in facts.env_reads] == [
         ("PORT", "8000", "Dockerfile", 2)
@@ -1052,7 +1232,9 @@ def test_unparsable_file_becomes_warning_and_others_still_scanned() -> None:
         "app/ok.py": 'import os\nos.getenv("A")\n',
     }
     facts = extract_facts(evidence_of(files))
-    assert facts.warnings == ["app/broken.py: not valid Python at line 1 (invalid syntax); its facts are missing"]
+    assert facts.warnings == [
+        "app/broken.py: not valid Python at line 1 (invalid syntax); its facts are missing"
+    ]
     assert [r.variable for r in facts.env_reads] == ["A"]
 
 
@@ -1061,7 +1243,9 @@ def test_shared_build_context_is_stamped_per_service() -> None:
         SourceFile(service, "app/main.py", 'import os\nos.getenv("A")\n')
         for service in ("api", "worker")
     ]
-    evidence = Evidence("demo", "/demo", [], {"services": {"api": {}, "worker": {}}}, sources=sources)
+    evidence = Evidence(
+        "demo", "/demo", [], {"services": {"api": {}, "worker": {}}}, sources=sources
+    )
     facts = extract_facts(evidence)
     assert [(r.service, r.variable) for r in facts.env_reads] == [("api", "A"), ("worker", "A")]
 
@@ -1107,8 +1291,17 @@ def sample() -> tuple[Evidence, SourceFacts]:
 def test_sample_worker_connect_endpoint(sample: tuple[Evidence, SourceFacts]) -> None:
     _, facts = sample
     connects = facts.endpoints_of("tacoreservice-worker", "connect")
-    assert [(e.scheme, e.host, e.port, e.host_variable, e.port_variable, e.path) for e in connects] == [
-        ("tcp", "tacoreservice", 5555, "TACORESERVICE_HOST", "TACORESERVICE_BACKEND_PORT", "tacore/worker.py")
+    assert [
+        (e.scheme, e.host, e.port, e.host_variable, e.port_variable, e.path) for e in connects
+    ] == [
+        (
+            "tcp",
+            "tacoreservice",
+            5555,
+            "TACORESERVICE_HOST",
+            "TACORESERVICE_BACKEND_PORT",
+            "tacore/worker.py",
+        )
     ]
 
 
@@ -1125,10 +1318,22 @@ def test_sample_broker_binds(sample: tuple[Evidence, SourceFacts]) -> None:
 def test_sample_log_lines_find_their_sites(sample: tuple[Evidence, SourceFacts]) -> None:
     _, facts = sample
     lines = {
-        "2026-12-04 20:31:02,118 - INFO - ZMQ backend bound to tcp://*:5556 (workers)": ("tacore/broker.py", 33),
-        "2026-12-04 20:31:02,117 - INFO - ZMQ frontend bound to tcp://*:5555 (clients)": ("tacore/broker.py", 30),
-        "2026-12-04 20:31:02,120 - INFO - HTTP API listening on 0.0.0.0:8080": ("tacore/main.py", 40),
-        "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'": ("tacore/api.py", 28),
+        "2026-12-04 20:31:02,118 - INFO - ZMQ backend bound to tcp://*:5556 (workers)": (
+            "tacore/broker.py",
+            33,
+        ),
+        "2026-12-04 20:31:02,117 - INFO - ZMQ frontend bound to tcp://*:5555 (clients)": (
+            "tacore/broker.py",
+            30,
+        ),
+        "2026-12-04 20:31:02,120 - INFO - HTTP API listening on 0.0.0.0:8080": (
+            "tacore/main.py",
+            40,
+        ),
+        "2026-12-04 20:31:40,551 - ERROR - Error getting workers status: 'last_seen'": (
+            "tacore/api.py",
+            28,
+        ),
         "2026-12-04 20:31:45,002 - ERROR - Error in metrics collection loop: 'DatabaseManager' object "
         "has no attribute 'record_service_metrics'": ("tacore/main.py", 32),
     }
@@ -1140,28 +1345,39 @@ def test_sample_log_lines_find_their_sites(sample: tuple[Evidence, SourceFacts])
 def test_sample_hang_after_last_log_line_is_located(sample: tuple[Evidence, SourceFacts]) -> None:
     evidence, facts = sample
     service = "tacoreservice-worker"
-    (site,) = log_sites_for_line(facts, service, "2026-12-04 20:31:03,001 - INFO - About to call worker.start()")
+    (site,) = log_sites_for_line(
+        facts, service, "2026-12-04 20:31:03,001 - INFO - About to call worker.start()"
+    )
     target = find_call_target(evidence, service, site.path, site.line)
     assert target == ("Worker.start", "tacore/worker.py", 28)
     calls = blocking_calls_in(facts, service, target.path, target.function)
+    # The receive in _serve() comes after a poll with a timeout, so only start()'s counts.
     assert [(c.call, c.line, c.reason) for c in calls] == [
-        ("self.socket.recv_multipart()", 38, "recv_multipart() with no poll timeout or RCVTIMEO")
+        ("self.socket.recv_multipart()", 36, "recv_multipart() with no poll timeout or RCVTIMEO")
     ]
 
 
 def test_sample_broker_receives_are_not_blocking(sample: tuple[Evidence, SourceFacts]) -> None:
     _, facts = sample
     # The broker polls with a 500 ms timeout before each receive.
-    assert [c.path for c in facts.blocking_calls if c.service == "tacoreservice"] == ["tacore/worker.py"]
+    assert [c.path for c in facts.blocking_calls if c.service == "tacoreservice"] == [
+        "tacore/worker.py"
+    ]
 
 
-def test_sample_key_error_and_missing_method_are_located(sample: tuple[Evidence, SourceFacts]) -> None:
+def test_sample_key_error_and_missing_method_are_located(
+    sample: tuple[Evidence, SourceFacts],
+) -> None:
     _, facts = sample
     assert find_subscripts(facts, "tacoreservice", "last_seen") == [
         ("tacore/api.py", 24, "create_app.workers", "row['last_seen']")
     ]
     (call,) = find_attribute_calls(facts, "tacoreservice", "record_service_metrics")
-    assert (call.path, call.line, call.function) == ("tacore/main.py", 30, "TacoreService._metrics_loop")
+    assert (call.path, call.line, call.function) == (
+        "tacore/main.py",
+        30,
+        "TacoreService._metrics_loop",
+    )
     methods = facts.classes_of("tacoreservice")["DatabaseManager"].methods
     assert "record_service_metrics" not in methods
     assert methods["record_worker_heartbeat"].signature == (
@@ -1172,14 +1388,29 @@ def test_sample_key_error_and_missing_method_are_located(sample: tuple[Evidence,
 def test_sample_workers_table_has_no_last_seen(sample: tuple[Evidence, SourceFacts]) -> None:
     _, facts = sample
     workers = facts.tables_of("tacoreservice")["workers"]
-    assert workers.columns == ["worker_id", "status", "last_heartbeat", "registered_at", "requests_served"]
+    assert workers.columns == [
+        "worker_id",
+        "status",
+        "last_heartbeat",
+        "registered_at",
+        "requests_served",
+    ]
     assert (workers.path, workers.line) == ("tacore/database.py", 8)
     assert "service_metrics" not in facts.tables
 
 
 def test_sample_env_reads_of_worker(sample: tuple[Evidence, SourceFacts]) -> None:
     _, facts = sample
-    reads = {(r.variable, r.default) for r in facts.env_reads_of("tacoreservice-worker") if r.path == "tacore/worker.py"}
-    assert reads == {("TACORESERVICE_HOST", "tacoreservice"), ("TACORESERVICE_BACKEND_PORT", "5555")}
-    assert facts.image_env_of("tacoreservice-worker")["PYTHONUNBUFFERED"].path == "Dockerfile.worker"
+    reads = {
+        (r.variable, r.default)
+        for r in facts.env_reads_of("tacoreservice-worker")
+        if r.path == "tacore/worker.py"
+    }
+    assert reads == {
+        ("TACORESERVICE_HOST", "tacoreservice"),
+        ("TACORESERVICE_BACKEND_PORT", "5555"),
+    }
+    assert (
+        facts.image_env_of("tacoreservice-worker")["PYTHONUNBUFFERED"].path == "Dockerfile.worker"
+    )
     assert facts.warnings == []

@@ -52,7 +52,7 @@ def next_call_after(evidence: Evidence, service: str, path: str, line: int) -> C
     and logging or print calls, and enters `try` and `with` bodies. Past the
     end of an `if`, `try` or `with` block it continues after that statement.
     It stops (returns None) at a loop, a nested definition or another
-    branching statement, where the next call cannot be told statically.
+    branching statement, because there the next call is unknown statically.
     """
     found = _locate(evidence, service, path, line)
     if found is None:

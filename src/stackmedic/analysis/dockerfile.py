@@ -1,10 +1,11 @@
 """Parse a Dockerfile into instructions and per-stage state.
 
-Handles line continuations (with the `# escape=` directive), comments,
-heredocs, exec and shell forms, `$VAR`/`${VAR:-default}` substitution in
-ENV, ARG, WORKDIR, COPY/ADD, USER and EXPOSE, and multi-stage builds (a stage
-built `FROM` an earlier stage inherits its ENV, WORKDIR, USER, CMD,
-ENTRYPOINT and HEALTHCHECK). The final stage is what a container runs.
+The parser handles line continuations (with the `# escape=` directive),
+comments, heredocs, and exec and shell forms. It substitutes `$VAR` and
+`${VAR:-default}` in ENV, ARG, WORKDIR, COPY/ADD, USER and EXPOSE. In a
+multi-stage build, a stage built `FROM` an earlier stage inherits its ENV,
+WORKDIR, USER, CMD, ENTRYPOINT and HEALTHCHECK. The final stage is what a
+container runs.
 """
 
 from __future__ import annotations

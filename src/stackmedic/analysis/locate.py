@@ -1,6 +1,6 @@
 """Map places inside a container to the project's files, and quote them.
 
-A traceback names `/app/tacore/worker.py`; the report must say
+A traceback names `/app/tacore/worker.py`, but the report must cite
 `tacore/worker.py:42` and show the lines around it. `map_container_path`
 does the mapping, from the collector's `SourceFile.container_path` when it
 is known, else by replaying the service's Dockerfile (WORKDIR and COPY/ADD),
@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import posixpath
+from collections.abc import Callable
 
 from stackmedic.analysis.dockerfile import Copy, build_context_of, dockerfile_for, parse_dockerfile
 from stackmedic.analysis.tracebacks import (
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# Returned when a `COPY --from` put the file there: it is no build-context file.
+_FROM_OTHER_STAGE = object()
 
 # Paths of installed packages and interpreter internals: never project files.
 _LIBRARY_MARKERS = (
@@ -100,7 +104,9 @@ def map_container_path(evidence: Evidence, service: str, container_path: str) ->
 
     context = build_context_of(evidence, service) or "."
     mapped = _through_dockerfile(evidence, service, path, context, by_path)
-    if mapped is not None:
+    if mapped is _FROM_OTHER_STAGE:
+        return None
+    if isinstance(mapped, SourceFile):
         return mapped
     if not path.startswith("/"):
         direct = by_path.get(posixpath.normpath(posixpath.join(context, path)))
@@ -111,7 +117,8 @@ def map_container_path(evidence: Evidence, service: str, container_path: str) ->
 
 def _through_dockerfile(
     evidence: Evidence, service: str, path: str, context: str, by_path: dict[str, SourceFile]
-) -> SourceFile | None:
+) -> SourceFile | object | None:
+    """Replay the final stage's copies; return the file, `_FROM_OTHER_STAGE`, or None."""
     dockerfile = dockerfile_for(evidence, service)
     if dockerfile is None:
         return None
@@ -128,6 +135,8 @@ def _through_dockerfile(
     # A later COPY overwrites an earlier one, so the last match wins.
     for copy in reversed(final.copies):
         if copy.from_stage is not None:
+            if _covers(copy.destination, path):
+                return _FROM_OTHER_STAGE
             continue
         for source_path in reversed(copy.sources):
             candidate = _copied_from(copy, source_path, path, is_directory)
@@ -139,9 +148,15 @@ def _through_dockerfile(
     return None
 
 
-def _copied_from(copy: Copy, source: str, path: str, is_directory: object) -> str | None:
+def _covers(destination: str, path: str) -> bool:
+    bare = destination.rstrip("/") or "/"
+    return path == bare or bare == "/" or path.startswith(bare + "/")
+
+
+def _copied_from(
+    copy: Copy, source: str, path: str, is_directory: Callable[[str], bool]
+) -> str | None:
     """Return the context-relative file that a COPY puts at `path`, or None."""
-    assert callable(is_directory)
     source_path = posixpath.normpath(source.lstrip("/")) if source.strip("/.") else "."
     destination = copy.destination.rstrip("/") or "/"
     copies_into_directory = copy.destination.endswith("/") or len(copy.sources) > 1

@@ -1,14 +1,17 @@
 """Rules for Python calls that can wait forever.
 
-Each rule looks at one call and the code around it: a ZeroMQ receive is only
-blocking when neither a poll nor RCVTIMEO appears in the same class (or the
-same function, for code outside classes); a plain socket receive only when
-no timeout is set there. `time.sleep` is never reported: a sleep ends.
+Each rule looks at one call and the code around it. A ZeroMQ receive is
+blocking unless the same function polls, or RCVTIMEO is set in the same
+class (in the same module, for code outside classes), since a socket option
+holds for every later receive. A plain socket receive is blocking unless the
+same function selects or polls, or a timeout is set in the class or module.
+`time.sleep` is never reported, because a sleep ends.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from stackmedic.analysis.pyindex import ModuleIndex
@@ -28,6 +31,7 @@ _POLL_CALLS = {
     "selectors.DefaultSelector",
 }
 _NONBLOCKING_FLAGS = ("NOBLOCK", "DONTWAIT")
+_QUEUE_NAME = re.compile(r"(?i)queue|^_*q$|_q$|^q_")
 
 
 @dataclass
@@ -79,13 +83,14 @@ class BlockingRules:
         if method in SOCKET_WAITS:
             kind = "socket" if kind is not None else None
         markers = self._region_markers(where)
+        polled = self._function_markers(where).poll
 
         if kind == "zmq":
-            if self._has_nonblocking_flag(call) or markers.poll or markers.rcvtimeo:
+            if self._has_nonblocking_flag(call) or polled or markers.rcvtimeo:
                 return None
             return f"{method}() with no poll timeout or RCVTIMEO"
         if kind == "socket":
-            if markers.socket_timeout or markers.poll or self._default_timeout:
+            if markers.socket_timeout or polled or self._default_timeout:
                 return None
             return f"{method}() on a socket with no timeout (settimeout or setdefaulttimeout)"
         return None
@@ -133,6 +138,8 @@ class BlockingRules:
             return None if has_timeout else "select() with no timeout"
         if method != "poll" or not ({"zmq", "select"} & self.module.imported_modules):
             return None
+        if name in ("select.poll", "select.epoll"):
+            return None  # these make a poll object; its own poll() is what waits
         timeout = call.args[0] if call.args else _keyword(call, "timeout")
         if timeout is None or _is_literal(timeout, None) or _is_literal(timeout, -1):
             return "poll() with no timeout"
@@ -169,26 +176,41 @@ class BlockingRules:
         bare = not call.args and not call.keywords
         if method in ("join", "wait") and bare:
             return f"{method}() with no timeout"
-        if method == "get" and (bare or self._blocking_queue_get(call, where)):
+        if method == "get" and self._blocking_queue_get(call, where):
             return "get() with no timeout"
         if method == "acquire":
             blocking = call.args[0] if call.args else _keyword(call, "blocking")
             timeout = call.args[1] if len(call.args) > 1 else _keyword(call, "timeout")
-            if blocking is not None and (_is_literal(blocking, False) or _is_literal(blocking, 0)):
+            # acquire(flag) with a computed flag may or may not block.
+            if blocking is not None and not _is_literal(blocking, True):
                 return None
             if timeout is None or _is_literal(timeout, -1) or _is_literal(timeout, None):
                 return "acquire() with no timeout"
         return None
 
     def _blocking_queue_get(self, call: ast.Call, where: Where) -> bool:
-        """Tell whether `q.get(True)` / `q.get(block=True)` on a queue has no timeout."""
+        """Tell whether `q.get()`, `q.get(True)` or `q.get(block=True)` on a queue has no timeout.
+
+        The receiver must be a queue: made by a Queue class, or named like one
+        (`queue`, `jobs_queue`, `q`). A bare `get()` on anything else may be a
+        ContextVar or a result object that does not wait.
+        """
         assert isinstance(call.func, ast.Attribute)
         block = call.args[0] if call.args else _keyword(call, "block")
-        if block is None or not _is_literal(block, True):
+        if block is not None and not _is_literal(block, True):
             return False
         if len(call.args) > 1 or _keyword(call, "timeout") is not None:
             return False
-        return self._made_by(call.func.value, where, ("Queue", "SimpleQueue", "JoinableQueue"))
+        receiver = call.func.value
+        if self._made_by(
+            receiver, where, ("Queue", "SimpleQueue", "JoinableQueue", "LifoQueue", "PriorityQueue")
+        ):
+            return True
+        found = self.resolver.binding_for(receiver, where)
+        if found is not None and isinstance(found[1].value, ast.Call):
+            return False  # made by something that is not a queue
+        name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+        return bool(_QUEUE_NAME.search(name))
 
     def _redis_pop(self, call: ast.Call, method: str | None, name: str, where: Where) -> str | None:
         if method in REDIS_BLOCKING_POPS:
@@ -212,10 +234,20 @@ class BlockingRules:
         return any(factory == f or factory.endswith("." + f) for f in factories)
 
     def _region_markers(self, where: Where) -> Markers:
+        """Return the markers of the enclosing class, else of the whole module."""
         region: ast.AST = self.module.tree
         if where.scope is not None:
             klass = self.module.classes.get(where.scope.class_name or "")
-            region = klass.node if klass is not None else where.scope.node
+            if klass is not None:
+                region = klass.node
+        return self._markers_of(region)
+
+    def _function_markers(self, where: Where) -> Markers:
+        """Return the markers of the enclosing function (module-level code: the module)."""
+        region = where.scope.node if where.scope is not None else self.module.tree
+        return self._markers_of(region)
+
+    def _markers_of(self, region: ast.AST) -> Markers:
         cached = self._markers.get(id(region))
         if cached is None:
             cached = self._scan_markers(region)

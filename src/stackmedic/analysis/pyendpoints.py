@@ -107,6 +107,8 @@ class EndpointRules:
     ) -> EndpointDraft | None:
         last = name.rsplit(".", 1)[-1]
         if name in ("uvicorn.run", "uvicorn.Config"):
+            if self._listens_elsewhere(call):
+                return None
             return self._host_port_keywords(call, where, "bind", "http", UVICORN_DEFAULT)
         if name.endswith("web.run_app"):
             return self._host_port_keywords(call, where, "bind", "http", AIOHTTP_DEFAULT)
@@ -123,6 +125,26 @@ class EndpointRules:
         if name == "socket.create_connection" and call.args:
             return self._tuple_address(call.args[0], where, "connect", "tcp")
         return None
+
+    def _listens_elsewhere(self, call: ast.Call) -> bool:
+        """Tell whether uvicorn gets its listening socket another way than host and port.
+
+        That is `fd=` or `uds=` on the call, or `sockets=` on any call in the
+        same function, as in `uvicorn.Server(config).run(sockets=[listener])`.
+        """
+        if _keyword(call, "host") is not None or _keyword(call, "port") is not None:
+            return False
+        if _keyword(call, "fd") is not None or _keyword(call, "uds") is not None:
+            return True
+        region: ast.AST | None = self.module.parent(call)
+        while region is not None and not isinstance(
+            region, (ast.FunctionDef, ast.AsyncFunctionDef)
+        ):
+            region = self.module.parent(region)
+        for node in ast.walk(region if region is not None else self.module.tree):
+            if isinstance(node, ast.Call) and _keyword(node, "sockets") is not None:
+                return True
+        return False
 
     # --- Redis and databases ---------------------------------------------------
 

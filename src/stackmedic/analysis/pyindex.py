@@ -3,7 +3,7 @@
 `ModuleIndex` records, for one parsed file, every name assignment (per
 function, per class and at module level), every `self.<attr> = ...` in a
 class's methods, the import aliases, and each node's parent. `ProjectIndex`
-holds the modules of one service so imports between them can be followed.
+contains the modules of one service so imports between them can be followed.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ModuleIndex:
     parents: dict[int, ast.AST] = field(default_factory=dict)
     scopes: dict[int, FunctionScope] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def imported_modules(self) -> set[str]:
         """Return the top-level package of every import (`zmq`, `socket`, `requests`)."""
         return {target.split(".", 1)[0] for target in self.imports.values()}
@@ -73,12 +73,37 @@ class ModuleIndex:
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(id(node))
 
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines(keepends=True)
+
     def source_of(self, node: ast.AST) -> str:
-        """Return a node's source text, on one line, or its unparsed form."""
-        text = ast.get_source_segment(self.text, node)
+        """Return a node's source text on one line, or its unparsed form.
+
+        Same result as `ast.get_source_segment`, which splits the whole file
+        on every call; this splits it once per module.
+        """
+        text = self._segment(node)
         if text is None:
             text = ast.unparse(node)
         return " ".join(text.split())
+
+    def _segment(self, node: ast.AST) -> str | None:
+        first = getattr(node, "lineno", None)
+        last = getattr(node, "end_lineno", None)
+        start = getattr(node, "col_offset", None)
+        end = getattr(node, "end_col_offset", None)
+        if first is None or last is None or start is None or end is None:
+            return None
+        if not 1 <= first <= last <= len(self.lines):
+            return None
+        # Column offsets count UTF-8 bytes.
+        if first == last:
+            line = self.lines[first - 1].encode()
+            return line[start:end].decode(errors="replace")
+        head = self.lines[first - 1].encode()[start:].decode(errors="replace")
+        tail = self.lines[last - 1].encode()[:end].decode(errors="replace")
+        return head + "".join(self.lines[first : last - 1]) + tail
 
     def canonical(self, node: ast.AST) -> str | None:
         """Return the dotted name an expression refers to, with import aliases expanded.
@@ -152,7 +177,7 @@ class _Indexer(ast.NodeVisitor):
         if in_class_body:
             scope.self_name = _first_parameter(node)
         elif parent is not None:
-            # A closure inside a method still sees `self`.
+            # A closure inside a method can still use `self`.
             scope.self_name = parent.self_name
             scope.class_name = parent.class_name
 
@@ -183,6 +208,9 @@ class _Indexer(ast.NodeVisitor):
         return max(owners)[1] + "."
 
     def _bind_parameters(self, scope: FunctionScope, node: FunctionNode) -> None:
+        # NOTE: a parameter resolves to its default value only. Arguments passed
+        # at call sites are not followed, so `def connect(host): ...` leaves the
+        # host unknown unless `host` has a default.
         arguments = node.args
         positional = arguments.posonlyargs + arguments.args
         defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults))
@@ -329,23 +357,30 @@ class ProjectIndex:
     """The Python modules of one service, so imports between them can be followed."""
 
     modules: list[ModuleIndex] = field(default_factory=list)
+    _by_name: dict[str, ModuleIndex] = field(default_factory=dict, repr=False)
+    _by_path: dict[str, ModuleIndex] = field(default_factory=dict, repr=False)
+
+    def add(self, module: ModuleIndex) -> None:
+        self.modules.append(module)
+        self._by_path.setdefault(posixpath.normpath(module.path), module)
+        # Every dotted tail names the module too, so "tacore.worker" finds
+        # "src/tacore/worker.py". An exact full name wins over a tail.
+        parts = module.dotted.split(".")
+        for cut in range(len(parts)):
+            tail = ".".join(parts[cut:])
+            if cut == 0:
+                existing = self._by_name.get(tail)
+                if existing is None or existing.dotted != tail:
+                    self._by_name[tail] = module
+            else:
+                self._by_name.setdefault(tail, module)
 
     def module_named(self, dotted: str) -> ModuleIndex | None:
         """Find a module by dotted name; a path prefix such as `src/` may be missing from it."""
-        for module in self.modules:
-            if module.dotted == dotted:
-                return module
-        for module in self.modules:
-            if module.dotted.endswith("." + dotted):
-                return module
-        return None
+        return self._by_name.get(dotted)
 
     def module_at(self, path: str) -> ModuleIndex | None:
-        wanted = posixpath.normpath(path)
-        for module in self.modules:
-            if posixpath.normpath(module.path) == wanted:
-                return module
-        return None
+        return self._by_path.get(posixpath.normpath(path))
 
     def split_symbol(self, dotted: str) -> tuple[ModuleIndex, list[str]] | None:
         """Split "pkg.mod.Name.attr" into the longest known module and the names after it."""
@@ -378,12 +413,14 @@ class PythonSyntaxError(Exception):
     """A file is not valid Python; the message names the file and line."""
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)
 def parse_module(path: str, text: str) -> ModuleIndex:
     """Parse and index one file; raise PythonSyntaxError when it does not parse.
 
     Results are cached by path and text, since services that share a build
-    context carry the same files.
+    context carry the same files and `find_call_target` indexes a service
+    again. A syntax tree takes several times its source's memory, which is
+    what bounds the cache size.
     """
     try:
         tree = ast.parse(text, filename=path)
@@ -406,7 +443,7 @@ def build_project(files: list[tuple[str, str]]) -> tuple[ProjectIndex, list[str]
         if not path.endswith(".py"):
             continue
         try:
-            project.modules.append(parse_module(path, text))
+            project.add(parse_module(path, text))
         except PythonSyntaxError as error:
             warnings.append(str(error))
     return project, warnings

@@ -346,6 +346,8 @@ class PythonScanner(ast.NodeVisitor):
             self._record_sql(node.value, node.lineno)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        # NOTE: a column or table named by an f-string field is unknown here and
+        # left out, so such a table's column list is incomplete.
         pieces = []
         for part in node.values:
             if isinstance(part, ast.Constant):

@@ -1,12 +1,12 @@
 """Resolve Python expressions to `Value`s and recognise environment reads.
 
-Resolution follows literals, f-strings, `str.format`, `%`-formatting and `+`;
-names assigned in the same function (the latest assignment before the use),
-enclosing functions and the module; `self.<attr>` assigned anywhere in the
-class or its project base classes; attributes of project classes and their
-instances; and names imported from other modules of the same service. A
-value read from the environment resolves to its in-code default and keeps
-the variable's name.
+Resolution follows literals, f-strings, `str.format`, `%`-formatting and `+`.
+A name resolves to its latest assignment before the use in the same
+function, else in enclosing functions, else at module level. `self.<attr>`
+resolves to an assignment anywhere in the class or its project base classes.
+Attributes of project classes and their instances resolve too, and so do
+names imported from other modules of the same service. A value read from the
+environment resolves to its in-code default and keeps the variable's name.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class EnvAccess:
 
 @dataclass(frozen=True)
 class Where:
-    """Where an expression is evaluated: its function, class body and line."""
+    """The evaluation context of an expression: its function, class body and line."""
 
     scope: FunctionScope | None = None
     klass: ClassScope | None = None

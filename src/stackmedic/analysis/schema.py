@@ -1,8 +1,8 @@
 """Table schemas from `CREATE TABLE` and `ALTER TABLE ... ADD COLUMN` statements.
 
 The parser reads SQL text from .sql files and from string literals in code.
-It knows enough SQL to split a column list at its top-level commas and to
-skip table constraints; it is no validator.
+It parses enough SQL to split a column list at its top-level commas and to
+skip table constraints. It is no validator.
 """
 
 from __future__ import annotations

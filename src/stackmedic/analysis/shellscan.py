@@ -2,9 +2,10 @@
 
 Reads are `${X:-d}`, `${X-d}`, `${X:=d}` (defaults), `${X:?msg}` (required),
 `${X}`, `$X` and `${#X}`. Nothing is read inside single quotes, comments or
-quoted heredocs. A plain read of a name the script assigned on an earlier
-line is a local variable, not an environment read; so are loop and `read`
-variables and a few shell-managed names (PATH, HOME, PWD, ...).
+quoted heredocs. Only upper-case names count, as environment variables are
+named by convention. A plain read of a name the script assigns anywhere is a
+local variable. Loop and `read` variables and a few shell-managed names
+(PATH, HOME, PWD, ...) are left out too.
 
 Binds come from server command lines: uvicorn, gunicorn, hypercorn,
 `flask run`, `python -m http.server` and redis-server, with each tool's
@@ -102,7 +103,12 @@ def shell_reads(text: str) -> list[ShellRead]:
     reads = []
     for offset, name, operator, word in _expansions(text):
         line = text.count("\n", 0, offset)
-        if name in _SHELL_MANAGED or assigned.get(name, line) < line:
+        if name in _SHELL_MANAGED or not name.isupper():
+            continue
+        # A function body often reads a global that the script sets further down,
+        # so a plain read of any assigned name is a local. A read with a default
+        # still counts unless the name was set on an earlier line.
+        if name in assigned and (operator is None or assigned[name] < line):
             continue
         default = None
         if operator in (":-", "-", ":=", "="):

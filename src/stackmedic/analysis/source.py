@@ -72,7 +72,7 @@ _LIST_FIELDS = (
 
 
 class UseSite(NamedTuple):
-    """Where an expression appears: file, line, enclosing function and the source text."""
+    """A source location of an expression: file, line, enclosing function and the text."""
 
     path: str
     line: int
@@ -83,8 +83,8 @@ class UseSite(NamedTuple):
 class EnvDefault(NamedTuple):
     """The value a variable has when compose does not set it, and where it comes from.
 
-    `origin` is "dockerfile" (an ENV line, which the container sees) or "code"
-    (the first in-code default).
+    `origin` is "dockerfile" (an ENV line, set in every container of the
+    image) or "code" (the first in-code default).
     """
 
     value: str
@@ -310,10 +310,10 @@ def blocking_calls_in(
 ) -> list[BlockingCall]:
     """Return the blocking calls a function makes, directly or through one `self.method()` call.
 
-    The order is execution order as far as the source shows it: by the line
-    in `function_qualname` where the call happens (a `self.method()` call
-    contributes all of that method's blocking calls at its own line), then by
-    the blocking call's line.
+    The order follows execution as far as the source shows it. Calls sort by
+    the line in `function_qualname` where they happen, then by their own
+    line. A `self.method()` call places all of that method's blocking calls
+    at the line of the `self.method()` call.
     """
     ordered: list[tuple[int, int, BlockingCall]] = []
     for call in facts.blocking_calls:

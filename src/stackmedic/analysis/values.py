@@ -2,9 +2,9 @@
 
 A `Value` is a sequence of segments. A segment is literal text, text that
 comes from an environment variable (its in-code default, or unknown when
-there is none), or unknown text. Keeping the variable on each segment lets an
-address parser say which variable controls the host and which the port of
-`f"tcp://{host}:{port}"`.
+there is none), or unknown text. Each segment keeps its variable, so an
+address parser can tell which variable controls the host and which the port
+of `f"tcp://{host}:{port}"`.
 """
 
 from __future__ import annotations

@@ -140,9 +140,9 @@ class AttributeCall:
 
 @dataclass
 class ImageEnv:
-    """A variable a service's Dockerfile sets with ENV (seen by the container) or ARG.
+    """A variable a service's Dockerfile sets with ENV (set in the container) or ARG.
 
-    ARG values exist only while the image builds: a container sees them only when
+    ARG values exist only while the image builds. A container gets them only when
     an ENV line copies them, so only `instruction == "ENV"` reaches the process.
     """
 
