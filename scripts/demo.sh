@@ -38,7 +38,7 @@ stackmedic run "$work/tacoreservice" -p "$project" --run-dir "$work/run" "$@" ||
 
 echo
 echo "[demo] exit code $status (0 healthy, 1 problems remain, 2 usage or environment error)"
-echo "[demo] reports: $work/run/report.md and $work/run/report.json"
+echo "[demo] reports: $work/run/report.md, report.json and report.html"
 echo "[demo] the stack is still running: docker compose -p $project ps"
 echo "[demo] remove it with: docker compose -p $project down -v --rmi local"
 exit "$status"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -24,12 +23,13 @@ from stackmedic import __version__
 from stackmedic.errors import ExitCode, StackmedicError
 from stackmedic.i18n import (
     LANGUAGES,
-    display_fields,
     language_from_environment,
     normalize_language,
     translate,
 )
 from stackmedic.model import RunRecord, Verdict, to_jsonable
+from stackmedic.progress import Progress
+from stackmedic.report.localize import finding_summary
 
 app = typer.Typer(
     name="stackmedic",
@@ -49,6 +49,8 @@ class OutputFormat(str, Enum):
 class ReportFormat(str, Enum):
     md = "md"
     json = "json"
+    html = "html"
+    sarif = "sarif"
 
 
 class _Context:
@@ -58,10 +60,10 @@ class _Context:
     quiet = False
     debug = False
     verbose = 0
+    progress: Progress | None = None
     # soft_wrap keeps one message on one line when the output is not a terminal.
     console = Console(stderr=False, highlight=False, soft_wrap=True)
     error_console = Console(stderr=True, highlight=False, soft_wrap=True)
-    started = time.monotonic()
 
 
 state = _Context()
@@ -130,14 +132,16 @@ def t(key: str, **fields: Any) -> str:
     return translate(key, state.lang, **fields)
 
 
+def progress() -> Progress:
+    """Return the progress printer, made on first use so that late --lang and --quiet apply."""
+    if state.progress is None:
+        state.progress = Progress(state.console, state.lang, quiet=state.quiet)
+    return state.progress
+
+
 def notify(key: str, **fields: Any) -> None:
-    """Print one progress line with the elapsed time, unless --quiet."""
-    if state.quiet:
-        return
-    if key == "check.result":
-        fields["mark"] = "✅" if fields.get("passed") else "❌"
-    elapsed = time.monotonic() - state.started
-    state.console.print(f"[dim][{elapsed:6.1f}s][/dim] {escape(t(f'cli.{key}', **fields))}")
+    """Report one step of the loop: a spinner on a terminal, a timestamped line elsewhere."""
+    progress().notify(key, **fields)
 
 
 @app.command()
@@ -173,6 +177,7 @@ def run(
     options = LoopOptions(max_cycles=max_cycles, dry_run=dry_run, allow_code_changes=allow_code_changes,
                           run_dir=run_dir.resolve() if run_dir else None, lang=state.lang)
     record = run_loop(project, engine, loaded_plan, options, notify=notify)
+    progress().close()
     target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
     paths = write_reports(record, target_dir, state.lang)
     _print_run_summary(record, paths)
@@ -233,11 +238,9 @@ def report(
 ) -> None:
     """Render a stored run again, in the chosen format and language."""
     apply_common_options(lang, verbose, quiet, debug)
-    from stackmedic.report.render import load_run, render_json, render_markdown
+    from stackmedic.report.render import load_run, render
 
-    record = load_run(run_dir)
-    text = render_json(record) if output_format == ReportFormat.json else render_markdown(record, state.lang)
-    typer.echo(text)
+    typer.echo(render(load_run(run_dir), output_format.value, state.lang), nl=False)
 
 
 def _print_findings(findings: list[Any], containers: int) -> None:
@@ -248,10 +251,7 @@ def _print_findings(findings: list[Any], containers: int) -> None:
     for column in ("code", "service", "confidence", "summary", "location"):
         table.add_column(t(f"cli.column.{column}"), overflow="fold")
     for finding in findings:
-        fields = {**display_fields(finding.facts), "service": finding.service}
-        summary = translate(f"finding.{finding.code}", state.lang, **fields)
-        if summary == f"finding.{finding.code}":
-            summary = finding.summary
+        summary = finding_summary(finding, state.lang)
         indent = "  ↳ " if finding.caused_by else ""
         table.add_row(indent + finding.code, finding.service, f"{finding.confidence:.2f}",
                       escape(summary), str(finding.location or ""))
@@ -261,13 +261,18 @@ def _print_findings(findings: list[Any], containers: int) -> None:
 def _print_run_summary(record: RunRecord, paths: list[Path]) -> None:
     checks = record.final_checks
     passed = sum(1 for check in checks if check.passed)
-    state.console.print(t("cli.run.verdict", verdict=t(f"cli.verdict.{record.verdict.value}"),
-                          cycles=len(record.cycles), passed=passed, total=len(checks)))
+    progress().result(t("cli.run.verdict", verdict=t(f"cli.verdict.{record.verdict.value}"),
+                        cycles=len(record.cycles), passed=passed, total=len(checks)))
     for finding in record.remaining:
-        state.console.print(escape(t("cli.run.remaining", code=finding.code, service=finding.service,
-                                     location=str(finding.location or "-"))))
+        progress().result(escape(t("cli.run.remaining", code=finding.code, service=finding.service,
+                                   location=str(finding.location or "-"))))
     for path in paths:
-        state.console.print(t("cli.run.report", path=str(path)))
+        progress().result(t("cli.run.report", path=str(path)))
+
+
+def _close_progress() -> None:
+    if state.progress is not None:
+        state.progress.close()
 
 
 def main() -> None:
@@ -275,6 +280,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except StackmedicError as error:
+        _close_progress()
         if state.debug:
             logger.exception("failed")
         hint = f" ({t('cli.hint')}: {error.hint})" if error.hint else ""
@@ -282,9 +288,11 @@ def main() -> None:
                                   soft_wrap=True)
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
+        _close_progress()
         state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
         sys.exit(int(ExitCode.INTERRUPTED))
     except typer.Abort:
+        _close_progress()
         state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as error:

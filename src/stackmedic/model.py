@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stackmedic.evidence.model import utc_now
+from stackmedic.i18n import DEFAULT_LANGUAGE, translate
 
 
 class Category(str, enum.Enum):
@@ -169,10 +170,45 @@ class ContainerSnapshot:
 
 
 @dataclass
+class Message:
+    """A sentence stored as a message-catalogue key and its fields.
+
+    Reports in English show `text`, the sentence as the run wrote it. Other
+    languages translate `key` with `params`, and fall back to `text` when
+    their catalogue lacks the key or a field. A param may itself be a
+    message, stored as an object with `key`, `params` and `text` so that the
+    record survives a JSON round trip unchanged. It is translated before it
+    fills the outer sentence. An empty `key` marks free text that no
+    catalogue translates.
+    """
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+def message(key: str, /, **params: Any) -> Message:
+    """Build a `Message` whose `text` is the English sentence of `key` with `params`.
+
+    A `Message` among the params is stored in its object form.
+    """
+    english = {
+        name: value.text if isinstance(value, Message) else value for name, value in params.items()
+    }
+    stored = {
+        name: asdict(value) if isinstance(value, Message) else value
+        for name, value in params.items()
+    }
+    return Message(key=key, params=stored, text=translate(key, DEFAULT_LANGUAGE, **english))
+
+
+@dataclass
 class PhaseRecord:
     """One phase of a cycle: DIAGNOSE-01, DIAGNOSE-02, REPAIR-01 or VERIFY-01.
 
     `calls` lists every Engine API call or command the phase made, in order.
+    `note_messages` contains the catalogue form of those `notes` that have
+    one (matched by their `text`), so reports translate them.
     """
 
     name: str
@@ -180,6 +216,13 @@ class PhaseRecord:
     finished_at: str = ""
     calls: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    note_messages: list[Message] = field(default_factory=list)
+
+    def add_note(self, key: str, /, **params: Any) -> None:
+        """Append a note in English to `notes` and its catalogue form to `note_messages`."""
+        note = message(key, **params)
+        self.notes.append(note.text)
+        self.note_messages.append(note)
 
 
 class Verdict(str, enum.Enum):
@@ -191,6 +234,16 @@ class Verdict(str, enum.Enum):
 
 @dataclass
 class CycleRecord:
+    """One DIAGNOSE -> REPAIR -> VERIFY cycle.
+
+    `settle_seconds` runs from the start of the wait to the last container
+    settling, `settle_detect_seconds` from the engine's time of that settling
+    to the moment the wait noticed it, and `verdict_latency_seconds` from
+    that moment to the verdict. A cycle that made things worse is
+    `rolled_back`; `rollback_checks` are the checks run again after its
+    files were restored and the project redeployed.
+    """
+
     number: int
     phases: list[PhaseRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -203,15 +256,20 @@ class CycleRecord:
     settle_seconds: float | None = None
     verdict_latency_seconds: float | None = None
     settle_timed_out: bool = False
+    settle_detect_seconds: float | None = None
+    rollback_checks: list[CheckResult] = field(default_factory=list)
 
 
 @dataclass
 class Recommendation:
+    """A next step for a human. `message` is `text` in catalogue form, when it has one."""
+
     priority: str
     text: str
     location: str | None = None
     code: str | None = None
     service: str | None = None
+    message: Message | None = None
 
 
 @dataclass
@@ -239,10 +297,24 @@ class RunRecord:
     recommendations: list[Recommendation] = field(default_factory=list)
     stop_reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    warning_messages: list[Message] = field(default_factory=list)
+
+    def add_warning(self, key: str, /, **params: Any) -> None:
+        """Append a warning in English to `warnings` and its catalogue form to `warning_messages`."""
+        warning = message(key, **params)
+        self.warnings.append(warning.text)
+        self.warning_messages.append(warning)
 
     @property
     def final_checks(self) -> list[CheckResult]:
+        """The checks of the state the run left the project in.
+
+        For a rolled-back cycle that is the checks run after the rollback,
+        when there are any, not the checks that found the cycle worse.
+        """
         for cycle in reversed(self.cycles):
+            if cycle.rolled_back and cycle.rollback_checks:
+                return cycle.rollback_checks
             if cycle.checks:
                 return cycle.checks
         return self.baseline_checks

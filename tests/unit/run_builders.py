@@ -19,6 +19,7 @@ from stackmedic.model import (
     EvidenceRef,
     Finding,
     Fixability,
+    Message,
     PhaseRecord,
     Recommendation,
     Repair,
@@ -26,6 +27,7 @@ from stackmedic.model import (
     RunRecord,
     SourceLocation,
     Verdict,
+    message,
 )
 
 START = dt.datetime(2026, 12, 4, 20, 30, 0, tzinfo=dt.UTC)
@@ -544,6 +546,106 @@ def healthy_containers_failing_checks() -> RunRecord:
     return run
 
 
+def run_with_messages() -> RunRecord:
+    """The remaining-problems run with notes, warnings and recommendations in catalogue form.
+
+    This is how the loop records them: English text plus the message key
+    and fields, so reports in other languages translate them.
+    """
+    run = run_with_remaining_problems()
+    second = run.cycles[1]
+    second.phases[-1].notes.clear()
+    second.phases[-1].add_note("report.note.no_safe_repair")
+    run.cycles[0].phases[0].add_note("report.note.collected", count=4)
+    # A note the loop stores as plain text (an analysis warning) stays as written.
+    run.cycles[0].phases[1].notes.append("pattern RESTART_LOOP failed: ValueError: bad count")
+    run.warnings = []
+    run.add_warning("report.warning.no_functional_checks")
+    key_error_finding = run.remaining[1]
+    rejected = host_repair()
+    run.recommendations = [
+        Recommendation(
+            "high",
+            key_error_finding.recommendation,
+            "tacore/api.py:41",
+            "KEY_ERROR",
+            MAIN,
+            message=Message(
+                "report.recommendation.finding",
+                {
+                    "summary": {
+                        "key": "finding.KEY_ERROR",
+                        "params": {"service": MAIN, **key_error_finding.facts},
+                        "text": key_error_finding.summary,
+                    }
+                },
+                key_error_finding.recommendation,
+            ),
+        ),
+        Recommendation(
+            "low",
+            f"{rejected.title}: not applied ({rejected.reason})",
+            None,
+            "MISSING_ENV",
+            WORKER,
+            message=message(
+                "report.recommendation.repair_not_applied",
+                title=Message(
+                    "report.repair.title.set_env",
+                    {"service": WORKER, "name": "TACORESERVICE_HOST", "value": "tacoreservice"},
+                    rejected.title,
+                ),
+                reason=rejected.reason,
+            ),
+        ),
+    ]
+    return run
+
+
+def crash_loop_run() -> RunRecord:
+    """A worker that crashes, restarts and is OOM-killed; the rollback checks decide the end.
+
+    The single cycle is rolled back, and the checks run after the rollback
+    are the final ones.
+    """
+    run = base_run(stop_reason="worse", verdict=Verdict.PROBLEMS_REMAIN, max_cycles=1)
+    run.finished_at = at(120)
+    run.baseline_checks = [make_check("health-endpoint", True, "200", 20)]
+
+    cycle = CycleRecord(number=1, verdict=Verdict.WORSE, rolled_back=True)
+    cycle.phases = diagnose_phases(25) + [
+        make_phase("REPAIR-01", 28, 29, "edit docker-compose.yml"),
+        make_phase(
+            "VERIFY-01", 30, 118, "docker compose -p tacore down", "docker compose -p tacore up -d"
+        ),
+    ]
+    worker = "tacore-tacoreservice-worker-1"
+    cycle.snapshots = [
+        make_snapshot("tacore-tacoreservice-1", MAIN, 1, None),
+        make_snapshot(worker, WORKER, 1, "starting"),
+        ContainerSnapshot(at(8), worker, WORKER, "exited", None, exit_code=1, restart_count=0),
+        ContainerSnapshot(at(9), worker, WORKER, "restarting", None, exit_code=1, restart_count=1),
+        make_snapshot(worker, WORKER, 10, "starting", restart_count=1),
+        ContainerSnapshot(
+            at(20), worker, WORKER, "exited", None, exit_code=137, restart_count=1, oom_killed=True
+        ),
+        # After the redeploy of VERIFY-01.
+        make_snapshot("tacore-tacoreservice-1", MAIN, 45, None),
+        ContainerSnapshot(at(60), worker, WORKER, "exited", None, exit_code=0),
+    ]
+    cycle.findings = [vacuous_worker_healthcheck()]
+    cycle.repairs = [healthcheck_repair(RepairStatus.ROLLED_BACK)]
+    cycle.repairs[0].reason = "check health-endpoint passed before and fails now"
+    cycle.checks = [make_check("health-endpoint", False, "connection refused", 70)]
+    cycle.rollback_checks = [make_check("health-endpoint", True, "200 after the rollback", 110)]
+    cycle.settle_seconds = 14.0
+    cycle.settle_detect_seconds = 0.2
+    cycle.verdict_latency_seconds = 3.5
+    run.cycles = [cycle]
+    run.remaining = [vacuous_worker_healthcheck()]
+    return run
+
+
 ALL_SCENARIOS = {
     "remaining": run_with_remaining_problems,
     "healthy": healthy_run,
@@ -551,4 +653,6 @@ ALL_SCENARIOS = {
     "dry_run": dry_run,
     "no_checks": run_without_checks,
     "healthy_containers_failing_checks": healthy_containers_failing_checks,
+    "messages": run_with_messages,
+    "crash_loop": crash_loop_run,
 }

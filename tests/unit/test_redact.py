@@ -9,7 +9,7 @@ import pytest
 import run_builders as builders
 
 from stackmedic.model import ComposeEdit, EvidenceRef, Repair, RepairStatus, RunRecord
-from stackmedic.redact import redact_record, redact_text
+from stackmedic.redact import SecretMasker, redact_record, redact_text
 from stackmedic.report.render import render_json, render_markdown
 
 MASKED = [
@@ -29,6 +29,29 @@ MASKED = [
     ("redis://:pw@redis:6379", "redis://:***@redis:6379"),
     ("postgresql://app:p%40ss@db/app?x=1", "postgresql://app:***@db/app?x=1"),
     ("a\nJWT_SECRET=zzz\r\nb", "a\nJWT_SECRET=***\r\nb"),
+    # An item of an inspect payload's Env list: the value runs to the closing quote.
+    (
+        '"Env": ["PATH=/bin", "DB_PASSWORD=a b c", "X=1"]',
+        '"Env": ["PATH=/bin", "DB_PASSWORD=***", "X=1"]',
+    ),
+    ("['API_TOKEN=tok en']", "['API_TOKEN=***']"),
+    # Names with a secret part.
+    ("DB_PASS=abc", "DB_PASS=***"),
+    ("started with MYSQL_PWD=abc and more", "started with MYSQL_PWD=*** and more"),
+    ("cfg REDIS_AUTH: xyz", "cfg REDIS_AUTH: ***"),
+    ("cfg SENTRY_DSN=https://k@o1.example/5", "cfg SENTRY_DSN=***"),
+    ("cfg GPG_PASSPHRASE=x", "cfg GPG_PASSPHRASE=***"),
+    # A secret flag's value, on a command line and in an argument list.
+    ("mysql --password hunter2 --host db", "mysql --password *** --host db"),
+    (
+        '["python", "-m", "app", "--api-key", "k-123"]',
+        '["python", "-m", "app", "--api-key", "***"]',
+    ),
+    # A value repeated later in the same text without its name.
+    (
+        "found SECRET_KEY=s3cr3t-value; retrying with s3cr3t-value",
+        "found SECRET_KEY=***; retrying with ***",
+    ),
 ]
 
 KEPT = [
@@ -47,6 +70,14 @@ KEPT = [
     "SECRET_KEY=",
     # Already masked.
     "DB_PASSWORD=***",
+    # The working directory of a process is not a secret.
+    '"Env": ["PWD=/app", "OLDPWD=/"]',
+    # Words that contain a secret part only as a substring.
+    "tests passed: 3, BYPASS_CACHE=1",
+    "author: someone",
+    # A flag without a secret name, and one followed by another flag.
+    "redis-cli -h redis -p 6379 ping",
+    "app --token-file --verbose",
 ]
 
 
@@ -161,3 +192,44 @@ def test_facts_about_non_secret_variables_are_kept() -> None:
     assert redacted.cycles[0].findings[0].facts["expected"] == "5556"
     assert redacted.cycles[0].findings[4].facts["key"] == "last_seen"
     assert redacted == run
+
+
+def test_repeated_value_is_masked_across_a_record() -> None:
+    run = builders.healthy_run()
+    run.cycles[0].repairs[0].edit = ComposeEdit(
+        "set_env", "tacoreservice-worker", {"name": "BROKER_TOKEN", "value": "tok-shared-1"}
+    )
+    run.cycles[0].repairs[0].prediction = "the worker gets tok-shared-1 instead of nothing"
+    run.cycles[0].checks[0].detail = "worker logged in with tok-shared-1."
+
+    redacted = redact_record(run)
+
+    assert redacted.cycles[0].repairs[0].prediction == "the worker gets *** instead of nothing"
+    assert redacted.cycles[0].checks[0].detail == "worker logged in with ***."
+
+
+def test_repeated_value_is_masked_only_as_a_whole_token() -> None:
+    masker = SecretMasker()
+    masker.learn({"name": "KEY_PREFIX", "value": "tacore"})
+    masker.learn({"REDIS_PASSWORD": "redis-pw-1"})
+
+    assert masker.redact_text("project tacore started") == "project *** started"
+    assert masker.redact_text("tacore-tacoreservice-1 exited") == "tacore-tacoreservice-1 exited"
+    assert masker.redact_text("auth redis-pw-1, retry") == "auth ***, retry"
+
+
+@pytest.mark.parametrize("value", ["12345678", "abc", "short"])
+def test_short_or_numeric_values_are_not_masked_elsewhere(value: str) -> None:
+    masker = SecretMasker()
+    masker.learn(f"API_KEY={value}")
+
+    assert masker.redact_text(f"API_KEY={value}") == "API_KEY=***"
+    assert masker.redact_text(f"listening on {value}") == f"listening on {value}"
+
+
+def test_masker_learns_before_masking_other_texts() -> None:
+    masker = SecretMasker()
+    masker.learn(["DB_PASSWORD=hunter22", "unrelated line"])
+
+    assert masker.values == {"hunter22"}
+    assert masker.redact(["login failed for hunter22", 5]) == ["login failed for ***", 5]

@@ -11,6 +11,8 @@ from importlib import resources
 import pytest
 
 from stackmedic.model import Category, Fixability, RepairStatus, Verdict
+from stackmedic.repair.compose_edit import ACTIONS
+from stackmedic.report import timeline
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -24,9 +26,17 @@ def fields_of(template: str) -> set[str]:
     return {name for _text, name, _spec, _conversion in string.Formatter().parse(template) if name}
 
 
-def template_source() -> str:
-    template = resources.files("stackmedic.report").joinpath("templates", "report.md.j2")
+TEMPLATES = ["report.md.j2", "report.html.j2"]
+
+
+def template_source(name: str) -> str:
+    template = resources.files("stackmedic.report").joinpath("templates", name)
     return template.read_text(encoding="utf-8")
+
+
+def load_file(lang: str, name: str) -> dict[str, str]:
+    path = resources.files("stackmedic").joinpath("messages", lang, name)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 EN = load("en")
@@ -77,8 +87,9 @@ def test_every_enum_member_has_a_label(group: str, members: list[enum.Enum]) -> 
         assert key in ZH, key
 
 
-def test_template_uses_only_catalogue_keys() -> None:
-    source = template_source()
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_uses_only_catalogue_keys(name: str) -> None:
+    source = template_source(name)
 
     literal_keys = set(re.findall(r"t\(\"(report\.[a-z_.]+)\"", source))
 
@@ -86,11 +97,39 @@ def test_template_uses_only_catalogue_keys() -> None:
     assert sorted(literal_keys - set(EN)) == []
 
 
-def test_template_contains_no_english_or_chinese_words() -> None:
-    source = template_source()
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_contains_no_english_or_chinese_words(name: str) -> None:
+    source = template_source(name)
 
-    # Drop Jinja comments, tags and expressions; what remains is literal output.
+    # Drop Jinja comments, tags and expressions, and HTML tags with their
+    # attributes; what remains is literal output.
     literal = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", "", source, flags=re.DOTALL)
+    literal = re.sub(r"<[^>]*>", "", literal)
 
     assert CJK.search(literal) is None
     assert re.findall(r"[A-Za-z]{2,}", literal) == []
+
+
+@pytest.mark.parametrize("state", timeline.STATES)
+def test_every_timeline_state_has_a_label(state: str) -> None:
+    key = f"report.timeline.state.{state}"
+
+    assert key in EN
+    assert key in ZH
+
+
+def test_every_compose_edit_action_has_a_title() -> None:
+    for action in ACTIONS:
+        key = f"report.repair.title.{action}"
+        assert key in EN, key
+        assert key in ZH, key
+
+
+def test_progress_messages_match_in_both_languages() -> None:
+    english = load_file("en", "progress.json")
+    chinese = load_file("zh-CN", "progress.json")
+
+    assert sorted(english) == sorted(chinese)
+    for key in english:
+        assert fields_of(english[key]) == fields_of(chinese[key]), key
+        assert CJK.search(chinese[key]), key

@@ -16,6 +16,7 @@ from stackmedic.report.record_io import RecordFormatError
 from stackmedic.report.render import (
     SCHEMA,
     load_run,
+    render_html,
     render_json,
     render_markdown,
     write_reports,
@@ -112,19 +113,24 @@ def test_loaded_run_renders_the_same_report(tmp_path: Path) -> None:
 
     assert render_markdown(loaded, "zh-CN") == (tmp_path / "report.md").read_text(encoding="utf-8")
     assert render_json(loaded) == (tmp_path / "report.json").read_text(encoding="utf-8")
+    assert render_html(loaded, "zh-CN") == (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
-def test_write_reports_creates_both_files(lang: str, tmp_path: Path) -> None:
+def test_write_reports_creates_all_three_files(lang: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "20261204"
 
     paths = write_reports(builders.healthy_run(), run_dir, lang)
 
-    assert paths == [run_dir / "report.md", run_dir / "report.json"]
-    assert sorted(os.listdir(run_dir)) == ["report.json", "report.md"]
+    assert paths == [run_dir / "report.md", run_dir / "report.json", run_dir / "report.html"]
+    assert sorted(os.listdir(run_dir)) == ["report.html", "report.json", "report.md"]
     markdown = paths[0].read_text(encoding="utf-8")
     assert ("执行摘要" in markdown) == (lang == "zh-CN")
     assert json.loads(paths[1].read_text(encoding="utf-8"))["schema"] == SCHEMA
+    page = paths[2].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert f'<html lang="{lang}">' in page
+    assert ("执行摘要" in page) == (lang == "zh-CN")
 
 
 def test_write_reports_replaces_previous_files(tmp_path: Path) -> None:
@@ -133,7 +139,7 @@ def test_write_reports_replaces_previous_files(tmp_path: Path) -> None:
     write_reports(builders.healthy_run(), tmp_path, "en")
 
     assert load_run(tmp_path) == builders.healthy_run()
-    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]
+    assert sorted(os.listdir(tmp_path)) == ["report.html", "report.json", "report.md"]
 
 
 def test_json_keeps_chinese_text_unescaped() -> None:

@@ -12,7 +12,7 @@ import run_builders as builders
 from stackmedic.errors import StackmedicError
 from stackmedic.i18n import LANGUAGES, catalogue, translate
 from stackmedic.model import RunRecord, Verdict
-from stackmedic.report import render
+from stackmedic.report import localize, render
 from stackmedic.report.render import render_markdown
 
 SCENARIOS = sorted(builders.ALL_SCENARIOS.items())
@@ -68,7 +68,7 @@ def test_sections_appear_in_required_order(
 def test_output_has_no_raw_catalogue_keys(
     name: str, build: Callable[[], RunRecord], lang: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="stackmedic.report.render"):
+    with caplog.at_level(logging.WARNING, logger="stackmedic.report"):
         text = render_markdown(build(), lang)
 
     assert RAW_KEY.findall(text) == [], name
@@ -104,7 +104,7 @@ def test_zh_output_keeps_codes_services_and_paths_verbatim(
     def without_pattern_messages(lang: str) -> dict[str, str]:
         return {k: v for k, v in catalogue(lang).items() if not k.startswith("finding.")}
 
-    monkeypatch.setattr(render, "catalogue", without_pattern_messages)
+    monkeypatch.setattr(localize, "catalogue", without_pattern_messages)
     run = builders.run_with_remaining_problems()
 
     english = render_markdown(run, "en")
@@ -361,7 +361,7 @@ def test_pattern_message_fills_summary_in_report_language(monkeypatch: pytest.Mo
     messages = dict(catalogue("zh-CN"))
     messages["finding.KEY_ERROR"] = "{service} 读取键 {key}，但表 {table} 没有该列"
     monkeypatch.setattr(
-        render, "catalogue", lambda lang: messages if lang == "zh-CN" else catalogue(lang)
+        localize, "catalogue", lambda lang: messages if lang == "zh-CN" else catalogue(lang)
     )
 
     text = render_markdown(builders.run_with_remaining_problems(), "zh-CN")
@@ -376,7 +376,7 @@ def test_unknown_message_field_uses_summary(
     messages = dict(catalogue("zh-CN"))
     messages["finding.KEY_ERROR"] = "{service} 缺少 {not_a_fact}"
     monkeypatch.setattr(
-        render, "catalogue", lambda lang: messages if lang == "zh-CN" else catalogue(lang)
+        localize, "catalogue", lambda lang: messages if lang == "zh-CN" else catalogue(lang)
     )
 
     text = render_markdown(builders.run_with_remaining_problems(), "zh-CN")
@@ -407,3 +407,58 @@ def test_run_without_cycles_renders() -> None:
     assert "No cycle was run." in text
     assert "No functional check was run." in text
     assert "Nothing to report" in text
+
+
+def test_warnings_are_part_of_the_summary() -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), "en")
+    summary = text.split("## Executive summary", 1)[1].split("\n## ", 1)[0]
+
+    assert "### ⚠️ Warnings" in summary
+    assert "- pattern PORT_ALREADY_ALLOCATED failed: ValueError: bad port" in summary
+    assert text.index("## Conclusion") > text.index("### ⚠️ Warnings")
+
+
+def test_conclusion_is_the_last_section() -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), "en")
+
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+
+    assert headings[-1] == "Conclusion"
+
+
+def test_rollback_checks_are_listed_and_counted() -> None:
+    text = render_markdown(builders.crash_loop_run(), "en")
+
+    assert "**Functional checks after the rollback**" in text
+    assert "| 200 after the rollback |" in text
+    assert "1/1 (100%) — from the functional checks run after cycle 1 was rolled back" in text
+    assert (
+        "- **Detection delay (from the engine's settle event until the wait noticed it)**: 0.2 s"
+        in text
+    )
+
+
+def test_phase_lists_start_finish_and_duration() -> None:
+    text = render_markdown(builders.healthy_run(), "en")
+
+    assert "- **Started**: 2026-12-04 20:30:01 UTC" in text
+    assert "- **Finished**: 2026-12-04 20:30:03 UTC (2.0 s)" in text
+
+
+def test_recommendation_says_where_to_act() -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), "en")
+
+    assert (
+        "1. `KEY_ERROR` · `tacoreservice` · Read row['last_heartbeat'] in tacore/api.py:41. "
+        "— where to act: `tacore/api.py:41`"
+    ) in text
+
+
+def test_chinese_repair_titles_come_from_the_edit() -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), "zh-CN")
+
+    assert (
+        "##### R001 · 为 tacoreservice-worker 设置 TACORESERVICE_BACKEND_PORT=5556 — ✅ 已应用"
+        in text
+    )
+    assert "Set TACORESERVICE_BACKEND_PORT=5556 on tacoreservice-worker" not in text

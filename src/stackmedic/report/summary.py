@@ -104,9 +104,19 @@ def final_checks_cycle(run: RunRecord) -> int | None:
     ran any check.
     """
     for cycle in reversed(run.cycles):
-        if cycle.checks:
+        if cycle.checks or (cycle.rolled_back and cycle.rollback_checks):
             return cycle.number
     return None
+
+
+def final_checks_after_rollback(run: RunRecord) -> bool:
+    """Tell whether `run.final_checks` are the checks run after a cycle was rolled back."""
+    for cycle in reversed(run.cycles):
+        if cycle.rolled_back and cycle.rollback_checks:
+            return True
+        if cycle.checks:
+            return False
+    return False
 
 
 def phase_kind(name: str) -> str:

@@ -1,0 +1,203 @@
+"""Sentences of the run record in the report's language.
+
+The run record stores some sentences as English text: finding summaries,
+repair titles, phase notes, warnings and recommendations. This module shows
+each of them in another language when the record carries what a translation
+needs: a finding's `facts` for its pattern message, a repair's compose edit
+for its title, a `Message` for a note, warning or recommendation. Anything
+without that is shown as written. Pattern codes, service names, paths and
+values are fields of the messages and are never translated.
+
+The CLI uses the same functions for its own output, so a finding reads the
+same on the terminal as in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from stackmedic.i18n import DEFAULT_LANGUAGE, catalogue, display_fields
+from stackmedic.model import Finding, Message, PhaseRecord, Recommendation, Repair, RunRecord
+
+logger = logging.getLogger(__name__)
+
+_MESSAGE_FIELDS = frozenset({"key", "params", "text"})
+
+
+def fill(template: str, fields: Mapping[str, Any]) -> str | None:
+    """Format `template` with `fields`. Return None when it names a field that `fields` lacks.
+
+    Lists and dicts among the fields are joined into text first (see
+    `stackmedic.i18n.display_fields`).
+    """
+    values = display_fields(dict(fields))
+    try:
+        required = {
+            name.split(".")[0].split("[")[0]
+            for _text, name, _spec, _conversion in string.Formatter().parse(template)
+            if name
+        }
+        if not required <= values.keys():
+            logger.debug("message lacks fields %s", sorted(required - values.keys()))
+            return None
+        return template.format(**values)
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
+        logger.debug("cannot format %r: %s", template, error)
+        return None
+
+
+def as_message(value: object) -> Message | None:
+    """Return `value` as a `Message` when it is one or has a message's JSON shape."""
+    if isinstance(value, Message):
+        return value
+    if (
+        isinstance(value, Mapping)
+        and set(value) == _MESSAGE_FIELDS
+        and isinstance(value["key"], str)
+        and isinstance(value["params"], Mapping)
+        and isinstance(value["text"], str)
+    ):
+        return Message(key=value["key"], params=dict(value["params"]), text=value["text"])
+    return None
+
+
+def message_text(message: Message, lang: str) -> str:
+    """Return `message` in `lang`.
+
+    English shows the stored `text`. Another language translates `key`
+    (nested messages among the params first) and falls back to `text`
+    when its catalogue lacks the key or the params lack a field.
+    """
+    if (lang == DEFAULT_LANGUAGE and message.text) or not message.key:
+        return message.text
+    template = catalogue(lang).get(message.key)
+    if template is None:
+        logger.debug("message %s missing in %s; showing the stored text", message.key, lang)
+        return message.text
+    fields: dict[str, Any] = {}
+    for name, value in message.params.items():
+        nested = as_message(value)
+        fields[name] = message_text(nested, lang) if nested is not None else value
+    filled = fill(template, fields)
+    return message.text if filled is None else filled
+
+
+def localized(text: str, messages: Iterable[Message], lang: str) -> str:
+    """Return `text` in `lang` when one of `messages` has it as its `text`, else unchanged."""
+    for candidate in messages:
+        if candidate.text == text:
+            return message_text(candidate, lang)
+    return text
+
+
+def note_text(phase: PhaseRecord, note: str, lang: str) -> str:
+    return localized(note, phase.note_messages, lang)
+
+
+def warning_text(run: RunRecord, warning: str, lang: str) -> str:
+    return localized(warning, run.warning_messages, lang)
+
+
+def recommendation_text(recommendation: Recommendation, lang: str) -> str:
+    if recommendation.message is None:
+        return recommendation.text
+    return message_text(recommendation.message, lang) or recommendation.text
+
+
+def finding_summary(finding: Finding, lang: str) -> str:
+    """Return the finding's summary in `lang`.
+
+    Fills the pattern's `finding.<CODE>` message with the finding's facts
+    and service. Falls back to the English message, then to the stored
+    `finding.summary` when the message is missing or names a field that the
+    facts lack.
+    """
+    key = f"finding.{finding.code}"
+    template = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key)
+    if template is None:
+        return finding.summary
+    fields: dict[str, Any] = dict(finding.facts)
+    fields.setdefault("service", finding.service)
+    filled = fill(template, fields)
+    return finding.summary if filled is None else filled
+
+
+def finding_summary_message(finding: Finding) -> Message:
+    """Return the finding's summary as a `Message`, for sentences that quote it."""
+    params: dict[str, Any] = dict(finding.facts)
+    params.setdefault("service", finding.service)
+    return Message(key=f"finding.{finding.code}", params=params, text=finding.summary)
+
+
+def finding_recommendation_message(finding: Finding) -> Message:
+    """Build the recommendation for a remaining finding as a `Message`.
+
+    `text` is the pattern's English advice, or the summary when it has none.
+    Other languages translate it as "fix" followed by the finding's
+    translated summary.
+    """
+    return Message(
+        key="report.recommendation.finding",
+        params={"summary": asdict(finding_summary_message(finding))},
+        text=finding.recommendation or finding.summary,
+    )
+
+
+def repair_not_applied_message(repair: Repair) -> Message:
+    """Return "<title>: not applied (<reason>)" for a rejected or rolled-back repair."""
+    title = repair_title_message(repair)
+    return Message(
+        key="report.recommendation.repair_not_applied",
+        params={"title": asdict(title), "reason": repair.reason},
+        text=f"{repair.title}: not applied ({repair.reason})",
+    )
+
+
+def repair_title(repair: Repair, lang: str) -> str:
+    """Return the repair's title in `lang`.
+
+    Patterns write titles in English. Another language builds the title from
+    the compose edit (`report.repair.title.<action>`). A code patch or an
+    edit of an unknown action keeps the stored title.
+    """
+    title = repair_title_message(repair)
+    return message_text(title, lang)
+
+
+def repair_title_message(repair: Repair) -> Message:
+    """Return the repair's title as a `Message` built from its compose edit."""
+    edit = repair.edit
+    if edit is None:
+        return Message(key="", text=repair.title)
+    params: dict[str, Any] = {"service": edit.service}
+    if edit.action == "set_env":
+        params["name"] = edit.params.get("name", "")
+        params["value"] = edit.params.get("value", "")
+    elif edit.action == "set_depends_on_conditions":
+        conditions = edit.params.get("conditions")
+        if not isinstance(conditions, Mapping) or not conditions:
+            return Message(key="", text=repair.title)
+        params["conditions"] = ", ".join(
+            f"{dependency} ({condition})" for dependency, condition in conditions.items()
+        )
+    elif edit.action == "set_healthcheck":
+        params["test"] = healthcheck_test_text(edit.params.get("test"))
+    else:
+        return Message(key="", text=repair.title)
+    return Message(key=f"report.repair.title.{edit.action}", params=params, text=repair.title)
+
+
+def healthcheck_test_text(test: object) -> str:
+    """Show a compose health check `test` as the command line it runs."""
+    if isinstance(test, str):
+        return test
+    if isinstance(test, (list, tuple)) and test:
+        parts = [str(part) for part in test]
+        if parts[0] in ("CMD", "CMD-SHELL"):
+            parts = parts[1:]
+        return " ".join(parts)
+    return "-"
