@@ -166,7 +166,7 @@ def run(
     """Run the full DIAGNOSE -> REPAIR -> VERIFY loop on PROJECT_DIR and write a report."""
     apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.engine import ComposeProject, DockerEngine
-    from stackmedic.loop import LoopOptions, run_loop
+    from stackmedic.loop import LoopOptions, RunInterrupted, run_loop
     from stackmedic.plan import load_plan
     from stackmedic.report.render import write_reports
 
@@ -176,7 +176,18 @@ def run(
     notify("run.start", project=project.name, plan=loaded_plan.id, checks=len(loaded_plan.checks))
     options = LoopOptions(max_cycles=max_cycles, dry_run=dry_run, allow_code_changes=allow_code_changes,
                           run_dir=run_dir.resolve() if run_dir else None, lang=state.lang)
-    record = run_loop(project, engine, loaded_plan, options, notify=notify)
+    try:
+        record = run_loop(project, engine, loaded_plan, options, notify=notify)
+    except RunInterrupted as interrupted:
+        # The loop has rolled back what it had not verified and completed the
+        # record, so the report still says what happened before Ctrl-C.
+        progress().close()
+        record = interrupted.record
+        target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
+        for path in write_reports(record, target_dir, state.lang):
+            state.error_console.print(t("cli.run.report", path=str(path)))
+        state.error_console.print(f"stackmedic: {t('cli.interrupted')}")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     progress().close()
     target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
     paths = write_reports(record, target_dir, state.lang)
@@ -241,6 +252,30 @@ def report(
     from stackmedic.report.render import load_run, render
 
     typer.echo(render(load_run(run_dir), output_format.value, state.lang), nl=False)
+
+
+@app.command()
+def rollback(
+    run_id: Annotated[str, typer.Argument(help="The run to undo: the name of its folder under .stackmedic/runs.")],
+    project_dir: Annotated[Path, typer.Option(help="Directory of the compose project.")] = Path("."),
+    runs_dir: Annotated[
+        Path | None, typer.Option(help="Folder holding the run folders (default: PROJECT_DIR/.stackmedic/runs).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Restore files even if they changed after the run.")] = False,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Restore every file a run changed, newest change first, from the run's backups."""
+    from stackmedic.repair import rollback_run
+
+    apply_common_options(lang, verbose, quiet, debug)
+    restored = rollback_run(project_dir.resolve(), run_id, runs_dir, force=force)
+    if not restored:
+        state.console.print(t("cli.rollback.nothing", run_id=run_id))
+    for path in restored:
+        state.console.print(t("cli.rollback.restored", path=str(path)))
 
 
 def _print_findings(findings: list[Any], containers: int) -> None:

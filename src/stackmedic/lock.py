@@ -1,59 +1,91 @@
-"""A per-project lock, so two runs never edit the same compose files at once."""
+"""A per-project lock, so two runs never edit the same compose files at once.
+
+The lock is an advisory `flock` on `<project>/.stackmedic/lock`. The kernel
+drops it when the holding process ends, however it ends, so a crashed run
+never leaves a lock that blocks the next one. The file also stores who holds
+the lock (pid, host, run id, start time) for the message a second run prints.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from stackmedic.errors import ProjectLockedError
 from stackmedic.evidence.model import utc_now
 
+logger = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux or macOS
+    fcntl = None  # type: ignore[assignment]
+
+# Attempts to lock the lock file. An attempt is lost when the holder unlinks
+# the file between our open and our flock, because it released the lock then.
+_MAX_ATTEMPTS = 5
+
 
 class ProjectLock:
-    """An exclusive lock file at `<project>/.stackmedic/lock`.
+    """An exclusive lock on a compose project, taken with `with ProjectLock(...)`.
 
-    Created with O_EXCL, so taking it is atomic. A lock left by a process
-    that no longer exists on this host is taken over.
+    `acquire` raises ProjectLockedError at once, without waiting, when
+    another process holds the lock; the message names that process and run.
     """
 
     def __init__(self, project_dir: Path, run_id: str) -> None:
         self.path = project_dir / ".stackmedic" / "lock"
         self.run_id = run_id
-        self._held = False
+        self._handle: IO[str] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(2):
-            try:
-                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner and _alive(owner):
-                    raise ProjectLockedError(
-                        f"another stackmedic run ({owner.get('run_id')}, pid {owner.get('pid')}) "
-                        f"is working on this project since {owner.get('started_at')}",
-                        hint=f"wait for it to finish; if it is gone, delete {self.path}",
-                    ) from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(
-                    {"pid": os.getpid(), "host": socket.gethostname(), "run_id": self.run_id,
-                     "started_at": utc_now()},
-                    handle,
-                )
-            self._held = True
+        if fcntl is None:
+            self._acquire_exclusive_create()
             return
-        raise ProjectLockedError(f"cannot take the lock {self.path}")
+        for _attempt in range(_MAX_ATTEMPTS):
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open while held
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _read_owner(handle)
+                handle.close()
+                raise self._locked_error(owner) from None
+            # The holder may have unlinked the file between our open and our
+            # flock; then this lock is on an orphaned inode and is retried.
+            if _same_file(handle, self.path):
+                self._handle = handle
+                self._write_owner()
+                return
+            handle.close()
+        raise ProjectLockedError(
+            f"cannot take the lock {self.path}: it was replaced {_MAX_ATTEMPTS} times while locking",
+            hint="run again",
+        )
 
     def release(self) -> None:
-        if self._held:
+        handle = self._handle
+        if handle is None:
+            return
+        self._handle = None
+        if fcntl is None:
+            handle.close()
             self.path.unlink(missing_ok=True)
-            self._held = False
+            return
+        # Unlink before unlocking. A process that opened the old file and
+        # locks it after this finds its inode gone from the path and retries.
+        self.path.unlink(missing_ok=True)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
 
     def __enter__(self) -> Self:
         self.acquire()
@@ -67,20 +99,66 @@ class ProjectLock:
     ) -> None:
         self.release()
 
-    def _owner(self) -> dict[str, object] | None:
+    def _write_owner(self) -> None:
+        assert self._handle is not None
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "run_id": self.run_id,
+            "started_at": utc_now(),
+        }
+        self._handle.seek(0)
+        self._handle.truncate()
+        json.dump(owner, self._handle)
+        self._handle.flush()
+
+    def _locked_error(self, owner: dict[str, object] | None) -> ProjectLockedError:
+        if owner:
+            who = (
+                f"run {owner.get('run_id')} (pid {owner.get('pid')} on {owner.get('host')}, "
+                f"started {owner.get('started_at')})"
+            )
+        else:
+            who = "another stackmedic run"
+        return ProjectLockedError(
+            f"{self.path.parent.parent} is locked by {who}; two runs must not edit the same "
+            "compose files",
+            hint="wait for that run to finish, or stop it with Ctrl-C",
+        )
+
+    def _acquire_exclusive_create(self) -> None:
+        """Take the lock by creating the file with O_EXCL, where flock does not exist.
+
+        NOTE: without flock a lock left by a crashed run stays until its file
+        is deleted by hand; the error message names the file.
+        """
         try:
-            return dict(json.loads(self.path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            return None
+            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        except FileExistsError:
+            owner = None
+            try:
+                owner = dict(json.loads(self.path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                logger.debug("lock file %s has no readable owner", self.path)
+            error = self._locked_error(owner)
+            error.hint = f"wait for that run to finish; if it is gone, delete {self.path}"
+            raise error from None
+        self._handle = os.fdopen(descriptor, "w+", encoding="utf-8")
+        self._write_owner()
 
 
-def _alive(owner: dict[str, object]) -> bool:
-    if owner.get("host") != socket.gethostname():
-        return True
+def _read_owner(handle: IO[str]) -> dict[str, object] | None:
     try:
-        os.kill(int(str(owner.get("pid"))), 0)
-    except (ProcessLookupError, ValueError):
+        handle.seek(0)
+        return dict(json.loads(handle.read()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
+    opened = os.fstat(handle.fileno())
+    return (opened.st_dev, opened.st_ino) == (on_disk.st_dev, on_disk.st_ino)

@@ -21,6 +21,7 @@ from typing import Any
 from stackmedic import __version__
 from stackmedic.analysis import AnalysisResult, analyse
 from stackmedic.engine import ComposeProject, DockerEngine, compose_version
+from stackmedic.errors import ComposeError, RepairError
 from stackmedic.evidence.collect import collect
 from stackmedic.evidence.model import Evidence, utc_now
 from stackmedic.lock import ProjectLock
@@ -38,9 +39,15 @@ from stackmedic.model import (
     Verdict,
 )
 from stackmedic.plan import Plan
-from stackmedic.repair import apply_repairs, plan_repairs, rollback
+from stackmedic.repair import ChangeSet, DeferredInterrupt, apply_repairs, plan_repairs, rollback
+from stackmedic.report.localize import (
+    finding_recommendation_message,
+    finding_summary,
+    repair_not_applied_message,
+    repair_title,
+)
 from stackmedic.verify.checks import CheckRunner
-from stackmedic.verify.deploy import redeploy
+from stackmedic.verify.deploy import DeployResult, redeploy
 from stackmedic.verify.verdict import regressions, verdict_of
 from stackmedic.verify.wait import wait_until_settled
 
@@ -59,6 +66,28 @@ class LoopOptions:
     lang: str = "en"
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) ended a run; `record` is complete, with stop_reason "interrupted".
+
+    The loop raises it after rolling back a change set that was applied but
+    not yet verified, so the caller can still write the report.
+    """
+
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__("interrupted")
+        self.record = record
+
+
+@dataclass
+class _Pending:
+    """A change set written in this cycle whose verdict is not decided yet."""
+
+    changeset: ChangeSet
+    applied: list[Repair]
+    cycle: CycleRecord
+    deployed: bool = False
+
+
 @dataclass
 class _State:
     """State the loop carries from one cycle to the next."""
@@ -70,6 +99,7 @@ class _State:
     checks_since: float = 0.0
     # Repairs rolled back once are not tried again: key -> reason.
     rolled_back: dict[str, str] = field(default_factory=dict)
+    pending: _Pending | None = None
 
 
 def new_run_id() -> str:
@@ -104,25 +134,60 @@ def run_loop(
         max_cycles=options.max_cycles,
     )
     if not plan.has_functional_checks:
-        record.warnings.append("the plan has no functional checks; container state is all that is verified")
+        record.add_warning("report.warning.no_functional_checks")
 
+    state = _State()
     with ProjectLock(project.project_dir, run_id):
-        state = _State()
-        _baseline(project, engine, plan, record, state, say)
-        for number in range(1, options.max_cycles + 1):
-            cycle = CycleRecord(number=number)
-            record.cycles.append(cycle)
-            say("cycle.start", number=number, total=options.max_cycles)
-            if not _run_cycle(project, engine, plan, options, record, cycle, state, run_dir, say):
-                break
-            if cycle.verdict == Verdict.HEALTHY:
-                record.stop_reason = "healthy"
-                break
-        else:
-            record.stop_reason = "max_cycles"
+        try:
+            _baseline(project, engine, plan, record, state, say)
+            for number in range(1, options.max_cycles + 1):
+                cycle = CycleRecord(number=number)
+                record.cycles.append(cycle)
+                say("cycle.start", number=number, total=options.max_cycles)
+                if not _run_cycle(project, engine, plan, options, record, cycle, state, run_dir, say):
+                    break
+                if cycle.verdict == Verdict.HEALTHY:
+                    record.stop_reason = "healthy"
+                    break
+            else:
+                record.stop_reason = "max_cycles"
+        except KeyboardInterrupt:
+            _interrupted(record, state, say)
+            _finish(record, state)
+            raise RunInterrupted(record) from None
 
     _finish(record, state)
     return record
+
+
+def _interrupted(record: RunRecord, state: _State, say: Notify) -> None:
+    """Roll back the change set that was applied but not verified, and note the interruption."""
+    record.stop_reason = "interrupted"
+    pending = state.pending
+    if pending is None:
+        return
+    state.pending = None
+    cycle = pending.cycle
+    phase = cycle.phases[-1] if cycle.phases else _phase(cycle, "REPAIR-01")
+    try:
+        with DeferredInterrupt():
+            rollback(pending.changeset, pending.applied)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the files were restored; they are restored now.
+        logger.info("Ctrl-C received again while change set %s was rolled back", pending.changeset.id)
+    except RepairError as error:
+        logger.error("interrupted; rolling back change set %s failed: %s", pending.changeset.id, error)
+        record.add_warning("report.warning.interrupted_rollback_failed", number=cycle.number,
+                           error=error.message)
+        phase.add_note("report.note.interrupted_rollback_failed", error=error.message)
+        return
+    for repair in pending.applied:
+        repair.reason = "rolled back: the run was interrupted before the repair was verified"
+    cycle.rolled_back = True
+    phase.add_note("report.note.interrupted_restored")
+    say("cycle.rollback", reasons="interrupted")
+    if pending.deployed:
+        record.add_warning("report.warning.interrupted_after_deploy", number=cycle.number)
 
 
 def _baseline(
@@ -137,7 +202,7 @@ def _baseline(
     since = time.time()
     if not engine.project_containers(project.name):
         say("baseline.deploy")
-        record.warnings.append("the project had no containers; stackmedic deployed it first")
+        record.add_warning("report.warning.deployed_first")
         project.up(build=True)
     say("baseline.wait", timeout=plan.settle_timeout)
     settle = wait_until_settled(engine, project.name, plan.settle_timeout)
@@ -169,9 +234,9 @@ def _run_cycle(
     phase = _phase(cycle, "DIAGNOSE-01")
     if state.evidence is None:
         state.evidence = collect(project, engine, log_tail=options.log_tail)
-        phase.notes.append(f"collected {len(state.evidence.containers)} containers")
+        phase.add_note("report.note.collected", count=len(state.evidence.containers))
     else:
-        phase.notes.append(f"evidence from the previous cycle's verification, collected {state.evidence.collected_at}")
+        phase.add_note("report.note.evidence_reused", collected_at=state.evidence.collected_at)
     evidence = state.evidence
     phase.calls += [f"{p.method}: {p.call}" for p in evidence.provenance]
     for container in evidence.containers:
@@ -191,13 +256,14 @@ def _run_cycle(
     phase.finished_at = utc_now()
     say("phase.findings", count=len(cycle.findings))
     for finding in cycle.findings:
-        say("finding", code=finding.code, service=finding.service, summary=finding.summary)
+        say("finding", code=finding.code, service=finding.service,
+            summary=finding_summary(finding, options.lang))
 
     # REPAIR-01: predict, then apply. A stack whose checks all pass is
     # diagnosed and reported, but never edited.
     phase = _phase(cycle, "REPAIR-01")
     if state.checks and verdict_of(state.checks) == Verdict.HEALTHY:
-        phase.notes.append("every functional check passes; nothing is changed")
+        phase.add_note("report.note.all_checks_pass")
         phase.finished_at = utc_now()
         cycle.verdict = Verdict.HEALTHY
         return True
@@ -217,45 +283,66 @@ def _run_cycle(
     cycle.repairs = repairs
     planned = [r for r in repairs if r.status == RepairStatus.PLANNED]
     for repair in repairs:
-        say("repair", status=repair.status.value, title=repair.title,
+        say("repair", status=repair.status.value, title=repair_title(repair, options.lang),
             detail=repair.reason or repair.prediction)
     if not planned:
-        phase.notes.append("no repair left that can be applied safely")
+        phase.add_note("report.note.no_safe_repair")
         phase.finished_at = utc_now()
         cycle.verdict = verdict_of(state.checks)
         record.stop_reason = "no_repairs"
         return False
-    changeset = apply_repairs(planned, evidence.compose_files, project.project_dir, run_dir,
-                              dry_run=options.dry_run, changeset_id=f"cycle-{cycle.number}",
-                              lang=options.lang)
+    with DeferredInterrupt():
+        changeset = apply_repairs(planned, evidence.compose_files, project.project_dir, run_dir,
+                                  dry_run=options.dry_run, changeset_id=f"cycle-{cycle.number}",
+                                  lang=options.lang)
+        applied = [r for r in repairs if r.status == RepairStatus.APPLIED]
+        if applied and not options.dry_run:
+            state.pending = _Pending(changeset, applied, cycle)
     phase.calls += [f"edit {change.relpath}" for change in changeset.files]
     phase.finished_at = utc_now()
     if options.dry_run:
-        phase.notes.append("dry run: repairs planned and shown, nothing written")
+        phase.add_note("report.note.dry_run")
         cycle.verdict = verdict_of(state.checks)
         record.stop_reason = "dry_run"
         return False
-    applied = [r for r in repairs if r.status == RepairStatus.APPLIED]
     if not applied:
-        phase.notes.append("every planned repair was rejected when it was written")
+        phase.add_note("report.note.rejected_on_write")
         cycle.verdict = verdict_of(state.checks)
         record.stop_reason = "no_repairs"
         return False
 
-    # VERIFY-01: redeploy, wait, check, re-scan.
+    return _verify(project, engine, plan, options, record, cycle, state, say)
+
+
+def _verify(
+    project: ComposeProject,
+    engine: DockerEngine,
+    plan: Plan,
+    options: LoopOptions,
+    record: RunRecord,
+    cycle: CycleRecord,
+    state: _State,
+    say: Notify,
+) -> bool:
+    """VERIFY-01: redeploy, wait, check, re-scan; roll the cycle back when it made things worse."""
+    pending = state.pending
+    assert pending is not None
     phase = _phase(cycle, "VERIFY-01")
     say("phase.deploy")
     before_calls = len(project.calls)
-    deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout)
-    cycle.settle_seconds = deploy.settle.seconds
-    cycle.settle_timed_out = not deploy.settle.settled
-    cycle.snapshots += deploy.settle.snapshots
-    if cycle.settle_timed_out:
-        phase.notes.append(f"not settled after {plan.settle_timeout:.0f} s: {', '.join(deploy.settle.unsettled)}")
+    pending.deployed = True
+    try:
+        deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout)
+    except ComposeError as error:
+        phase.calls += project.calls[before_calls:]
+        reason = f"deploying the edited files failed: {error.message}"
+        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, [reason], say)
+    _record_settle(cycle, phase, plan, deploy)
     say("phase.settled", seconds=deploy.settle.seconds, events=deploy.settle.events_seen)
     phase.calls += project.calls[before_calls:]
     phase.calls.append(f"engine-api: GET /events ({deploy.settle.events_seen} events until settled)")
 
+    say("phase.checks", count=len(plan.checks))
     cycle.checks = CheckRunner(engine, project.name, deploy.started_at).run_all(plan.checks)
     for check in cycle.checks:
         say("check.result", name=check.name, passed=check.passed, detail=check.detail)
@@ -269,25 +356,86 @@ def _run_cycle(
 
     worse = regressions(state.checks, cycle.checks, state.snapshots, deploy.settle.snapshots)
     if worse:
-        say("cycle.rollback", reasons="; ".join(worse))
-        rollback(changeset, applied)
-        for repair in applied:
-            repair.reason = "; ".join(worse)
-            state.rolled_back[repair_key(repair)] = f"rolled back in cycle {cycle.number}: {repair.reason}"
-        cycle.rolled_back = True
-        cycle.verdict = Verdict.WORSE
-        phase.notes.append("rolled back: " + "; ".join(worse))
-        rollback_deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout)
-        cycle.snapshots += rollback_deploy.settle.snapshots
-        state.evidence = None
-        state.analysis = None
-        phase.finished_at = utc_now()
-        return True
+        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, worse, say)
 
+    state.pending = None
     state.checks = cycle.checks
     state.snapshots = deploy.settle.snapshots
     state.evidence = evidence_after
     state.analysis = analysis_after
+    phase.finished_at = utc_now()
+    return True
+
+
+def _record_settle(cycle: CycleRecord, phase: PhaseRecord, plan: Plan, deploy: DeployResult) -> None:
+    cycle.settle_seconds = deploy.settle.seconds
+    cycle.settle_detect_seconds = deploy.settle.detect_seconds
+    cycle.settle_timed_out = not deploy.settle.settled
+    cycle.snapshots += deploy.settle.snapshots
+    if cycle.settle_timed_out:
+        phase.add_note("report.note.not_settled", timeout=f"{plan.settle_timeout:.0f}",
+                       containers=", ".join(deploy.settle.unsettled))
+
+
+def _roll_back_cycle(
+    project: ComposeProject,
+    engine: DockerEngine,
+    plan: Plan,
+    record: RunRecord,
+    cycle: CycleRecord,
+    phase: PhaseRecord,
+    state: _State,
+    worse: list[str],
+    say: Notify,
+) -> bool:
+    """Restore the cycle's files, redeploy them and check again; return False when the loop must stop.
+
+    The rolled-back repairs are remembered so no later cycle tries them again.
+    """
+    pending = state.pending
+    assert pending is not None
+    reasons = "; ".join(worse)
+    say("cycle.rollback", reasons=reasons)
+    cycle.verdict = Verdict.WORSE
+    try:
+        with DeferredInterrupt():
+            rollback(pending.changeset, pending.applied)
+            state.pending = None
+    except RepairError as error:
+        logger.error("rolling back cycle %s failed: %s", cycle.number, error)
+        phase.add_note("report.note.rollback_failed", reasons=reasons, error=error.message)
+        record.add_warning("report.warning.rollback_failed", number=cycle.number, error=error.message)
+        record.stop_reason = "rollback_failed"
+        phase.finished_at = utc_now()
+        return False
+    for repair in pending.applied:
+        repair.reason = reasons
+        state.rolled_back[repair_key(repair)] = f"rolled back in cycle {cycle.number}: {reasons}"
+    cycle.rolled_back = True
+    phase.add_note("report.note.rolled_back", reasons=reasons)
+
+    before_calls = len(project.calls)
+    try:
+        restored = redeploy(project, engine, settle_timeout=plan.settle_timeout)
+    except ComposeError as error:
+        phase.calls += project.calls[before_calls:]
+        phase.add_note("report.note.redeploy_restored_failed", error=error.message)
+        record.add_warning("report.warning.redeploy_restored_failed", number=cycle.number,
+                           error=error.message)
+        record.stop_reason = "worse"
+        phase.finished_at = utc_now()
+        return False
+    phase.calls += project.calls[before_calls:]
+    cycle.snapshots += restored.settle.snapshots
+    cycle.rollback_checks = CheckRunner(engine, project.name, restored.started_at).run_all(plan.checks)
+    for check in cycle.rollback_checks:
+        say("check.result", name=check.name, passed=check.passed, detail=check.detail)
+    phase.add_note("report.note.checks_after_rollback",
+                   passed=sum(c.passed for c in cycle.rollback_checks), total=len(cycle.rollback_checks))
+    state.checks = cycle.rollback_checks
+    state.snapshots = restored.settle.snapshots
+    state.evidence = None
+    state.analysis = None
     phase.finished_at = utc_now()
     return True
 
@@ -373,10 +521,11 @@ def recommend(record: RunRecord) -> list[Recommendation]:
         if finding.caused_by:
             continue
         priority = "high" if finding.fixable_by in (Fixability.CODE, Fixability.HUMAN) else "medium"
-        text = finding.recommendation or finding.summary
+        note = finding_recommendation_message(finding)
         recommendations.append(Recommendation(
             priority=priority,
-            text=text,
+            text=note.text,
+            message=note,
             location=str(finding.location) if finding.location else None,
             code=finding.code,
             service=finding.service,
@@ -386,9 +535,11 @@ def recommend(record: RunRecord) -> list[Recommendation]:
         for repair in cycle.repairs:
             if repair.status in (RepairStatus.REJECTED, RepairStatus.ROLLED_BACK) and repair.title not in seen:
                 seen.add(repair.title)
+                note = repair_not_applied_message(repair)
                 recommendations.append(Recommendation(
                     priority="low",
-                    text=f"{repair.title}: not applied ({repair.reason})",
+                    text=note.text,
+                    message=note,
                     code=repair.code,
                     service=repair.service,
                 ))

@@ -301,12 +301,18 @@ def test_dotenv_read_from_project_directory(tmp_path: Path, run_dir: Path) -> No
     (project / ".env").write_text("API_PORT=8080\n")
     override = project / "deploy" / "prod.yml"
     override.write_text("services:\n  app:\n    environment:\n      - PORT=${API_PORT}\n")
+    override_bytes = override.read_bytes()
     repair = planned("R1", "set_env", service="app", name="PORT", value="9090")
 
-    apply_repairs([repair], [str(override)], project, run_dir)
+    changeset = apply_repairs([repair], [str(override)], project, run_dir, changeset_id="c1")
 
-    assert repair.status == RepairStatus.REJECTED
-    assert "comes from .env variable API_PORT" in repair.reason
+    assert repair.status == RepairStatus.APPLIED
+    assert (project / ".env").read_text() == "API_PORT=9090\n"
+    assert override.read_bytes() == override_bytes
+    assert repair.files == [".env"]
+    assert (run_dir / "backups" / "c1" / ".env").read_text() == "API_PORT=8080\n"
+    rollback(changeset)
+    assert (project / ".env").read_text() == "API_PORT=8080\n"
 
 
 def test_override_file_edited_and_base_untouched(tmp_path: Path, run_dir: Path) -> None:
@@ -427,3 +433,151 @@ def test_sample_plan_then_apply_then_rollback(project: Path, run_dir: Path) -> N
 
     rollback(changeset)
     assert compose.read_bytes() == original
+
+
+# Rolling back a whole run
+
+
+RUN_ID = "20261204T101500Z"
+
+
+@pytest.fixture()
+def two_file_project(tmp_path: Path) -> Path:
+    folder = tmp_path / "two-files"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "tacoreservice.yml", folder / "docker-compose.yml")
+    (folder / "docker-compose.override.yml").write_text(
+        "# Local overrides.\nservices:\n  redis:\n    environment:\n      - REDIS_ARGS=--save 60 1\n"
+    )
+    return folder
+
+
+def run_two_cycles(project: Path) -> list[ChangeSet]:
+    """Apply two change sets to one run, as two loop cycles would; the second edits both files."""
+    files = ["docker-compose.yml", "docker-compose.override.yml"]
+    run_dir = backup.runs_folder(project) / RUN_ID
+    first = apply_repairs([port_repair()], files, project, run_dir, changeset_id="cycle-1")
+    second = apply_repairs(
+        [healthcheck_repair(), planned("R5", "set_env", service="redis", name="REDIS_ARGS", value="x")],
+        files,
+        project,
+        run_dir,
+        changeset_id="cycle-2",
+    )
+    return [first, second]
+
+
+def snapshot_bytes(project: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(project.glob("*.yml"))}
+
+
+def test_rollback_run_restores_all_cycles(two_file_project: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    run_two_cycles(two_file_project)
+    assert snapshot_bytes(two_file_project) != original
+
+    restored = backup.rollback_run(two_file_project, RUN_ID)
+
+    assert snapshot_bytes(two_file_project) == original
+    assert sorted(path.name for path in restored) == [
+        "docker-compose.override.yml",
+        "docker-compose.yml",
+    ]
+
+
+def test_rollback_run_undoes_newest_change_set_first(two_file_project: Path) -> None:
+    run_two_cycles(two_file_project)
+    run_dir = backup.runs_folder(two_file_project) / RUN_ID
+
+    order = [changeset.id for changeset in backup.load_run_changesets(run_dir)]
+
+    assert order == ["cycle-2", "cycle-1"]
+
+
+def test_rollback_run_twice_restores_once(two_file_project: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    run_two_cycles(two_file_project)
+
+    backup.rollback_run(two_file_project, RUN_ID)
+    again = backup.rollback_run(two_file_project, RUN_ID)
+
+    run_dir = backup.runs_folder(two_file_project) / RUN_ID
+    assert again == []
+    assert all(changeset.rolled_back_at for changeset in backup.load_run_changesets(run_dir))
+    assert snapshot_bytes(two_file_project) == original
+
+
+def test_rollback_run_skips_rolled_back_set(two_file_project: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    _, second = run_two_cycles(two_file_project)
+    rollback(second)
+
+    restored = backup.rollback_run(two_file_project, RUN_ID)
+
+    assert [path.name for path in restored] == ["docker-compose.yml"]
+    assert snapshot_bytes(two_file_project) == original
+
+
+def test_rollback_run_rejects_edited_file(two_file_project: Path) -> None:
+    run_two_cycles(two_file_project)
+    override = two_file_project / "docker-compose.override.yml"
+    override.write_text(override.read_text() + "# edited by hand\n")
+    before = snapshot_bytes(two_file_project)
+
+    with pytest.raises(RepairError, match="changed after change set cycle-2") as raised:
+        backup.rollback_run(two_file_project, RUN_ID)
+
+    assert "nothing was restored" in raised.value.message
+    assert snapshot_bytes(two_file_project) == before
+
+
+def test_rollback_run_with_force_discards_later_edits(two_file_project: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    run_two_cycles(two_file_project)
+    compose = two_file_project / "docker-compose.yml"
+    compose.write_text(compose.read_text() + "# edited by hand\n")
+
+    backup.rollback_run(two_file_project, RUN_ID, force=True)
+
+    assert snapshot_bytes(two_file_project) == original
+
+
+def test_rollback_run_reads_custom_runs_folder(two_file_project: Path, tmp_path: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    runs = tmp_path / "elsewhere"
+    apply_repairs(
+        [port_repair()], ["docker-compose.yml"], two_file_project, runs / "r1", changeset_id="c1"
+    )
+
+    backup.rollback_run(two_file_project, "r1", runs)
+
+    assert snapshot_bytes(two_file_project) == original
+
+
+def test_rollback_run_unknown_run_lists_known_runs(two_file_project: Path) -> None:
+    run_two_cycles(two_file_project)
+
+    with pytest.raises(RepairError, match="run nope not found") as raised:
+        backup.rollback_run(two_file_project, "nope")
+
+    assert raised.value.hint is not None
+    assert RUN_ID in raised.value.hint
+
+
+def test_rollback_run_rejects_other_project(two_file_project: Path, tmp_path: Path) -> None:
+    run_two_cycles(two_file_project)
+    other = tmp_path / "other"
+    other.mkdir()
+
+    with pytest.raises(RepairError, match="belongs to project"):
+        backup.rollback_run(other, RUN_ID, backup.runs_folder(two_file_project))
+
+
+def test_rollback_run_of_dry_run_restores_nothing(two_file_project: Path) -> None:
+    original = snapshot_bytes(two_file_project)
+    run_dir = backup.runs_folder(two_file_project) / RUN_ID
+    run_dir.mkdir(parents=True)
+    apply_repairs([port_repair()], ["docker-compose.yml"], two_file_project, run_dir, dry_run=True)
+
+    assert backup.rollback_run(two_file_project, RUN_ID) == []
+    assert snapshot_bytes(two_file_project) == original

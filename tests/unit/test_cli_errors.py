@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["run", "diagnose", "report"]
+COMMANDS = ["run", "diagnose", "report", "rollback"]
 
 
 def stackmedic(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from stackmedic.repair.compose_edit import (
     edit_rejection,
     find_interpolations,
 )
+from stackmedic.repair.envfile import Definition, EnvFileDocument
 from stackmedic.repair.textmerge import merge_edit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
@@ -131,6 +132,77 @@ def test_set_env_on_every_fixture_service(path: Path) -> None:
             assert "STACKMEDIC_PROBE=on" in environment, service
         removed = [line for line in diff_lines(single.original_text, text) if line[0] == "-"]
         assert len(removed) <= 1, (service, removed)
+
+
+def fixture_services(paths: list[Path]) -> list[tuple[Path, str]]:
+    return [(path, service) for path in paths for service in ComposeDocument.load(path).service_names()]
+
+
+FIXTURE_SERVICES = fixture_services(REGULAR + IRREGULAR)
+EDITS = {
+    "set_env": lambda service: set_env(service, "STACKMEDIC_PROBE", "on"),
+    "set_healthcheck": lambda service: set_healthcheck(
+        service, ["CMD", "probe", "--quick"], interval="7s", retries=4
+    ),
+    "set_depends_on": lambda service: set_conditions(service, stackmedic_dep="service_started"),
+}
+EDITED_KEY = {"set_env": "environment", "set_healthcheck": "healthcheck", "set_depends_on": "depends_on"}
+
+
+def test_fixture_set_has_forty_files() -> None:
+    assert len(REGULAR) + len(IRREGULAR) >= 40
+
+
+@pytest.mark.parametrize("action", sorted(EDITS))
+@pytest.mark.parametrize(
+    ("path", "service"), FIXTURE_SERVICES, ids=[f"{p.name}:{s}" for p, s in FIXTURE_SERVICES]
+)
+def test_edit_changes_only_the_edited_key(path: Path, service: str, action: str) -> None:
+    document = ComposeDocument.load(path)
+    key = EDITED_KEY[action]
+    definition = document.services.get(service) if document.services is not None else None
+    old_value = definition.get(key) if definition is not None else None
+
+    apply_edit(document, EDITS[action](service))
+    text = document.dump()
+
+    before, after = load_data(document.original_text), load_data(text)
+    edited_service = after["services"][service]
+    original_service = before["services"][service] or {}
+    assert {k: v for k, v in edited_service.items() if k != key} == {
+        k: v for k, v in original_service.items() if k != key
+    }
+    assert {k: v for k, v in after["services"].items() if k != service} == {
+        k: v for k, v in before["services"].items() if k != service
+    }
+    assert {k: v for k, v in after.items() if k != "services"} == {
+        k: v for k, v in before.items() if k != "services"
+    }
+    removed = [line for line in diff_lines(document.original_text, text) if line[0] == "-"]
+    old_lines = len(str(old_value).splitlines()) if old_value is not None else 0
+    assert len(removed) <= max(old_lines, len(list(old_value or [])) + 1, 2), removed
+
+
+@pytest.mark.parametrize("path", REGULAR + IRREGULAR, ids=lambda path: path.name)
+def test_edit_keeps_every_comment_line(path: Path) -> None:
+    def comment_lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
+
+    for name in ComposeDocument.load(path).service_names():
+        document = ComposeDocument.load(path)
+        apply_edit(document, set_env(name, "STACKMEDIC_PROBE", "on"))
+
+        assert comment_lines(document.dump()) == comment_lines(document.original_text), name
+
+
+def test_plain_scalar_tab_is_file_error(tmp_path: Path) -> None:
+    # Compose (Go YAML) accepts a tab inside a plain scalar; ruamel.yaml does
+    # not, so such a file is reported with its position instead of edited.
+    path = tmp_path / "compose.yml"
+    path.write_text("services:\n  a:\n    environment:\n      PLAIN: left\tright\n")
+
+    with pytest.raises(ComposeFileError, match=r"compose.yml:4:18: invalid YAML"):
+        ComposeDocument.load(path)
 
 
 # set_env
@@ -767,3 +839,82 @@ def test_choose_file_falls_back_to_service(
 def test_choose_file_rejects_unknown_service(base_and_override: list[Path]) -> None:
     with pytest.raises(RepairError, match="'cache' is not defined in any compose file"):
         choose_file(base_and_override, set_env("cache", "A", "1"))
+
+
+# Env files (.env and env_file)
+
+
+ENV_TEXT = (
+    "# Worker settings\r\n"
+    "export BACKEND_PORT=5555 # the broker's frontend, by mistake\r\n"
+    'GREETING="hello world"\r\n'
+    "TOKEN='abc'\r\n"
+    "\r\n"
+    "EMPTY="
+)
+
+
+def test_env_file_definitions_parsed_with_lines() -> None:
+    document = EnvFileDocument(Path("worker.env"), ENV_TEXT)
+
+    found = {item.name: (item.line, item.value, item.quote) for item in document.definitions()}
+
+    assert found == {
+        "BACKEND_PORT": (2, "5555", ""),
+        "GREETING": (3, "hello world", '"'),
+        "TOKEN": (4, "abc", "'"),
+        "EMPTY": (6, "", ""),
+    }
+
+
+def test_env_file_edit_changes_only_the_value() -> None:
+    document = EnvFileDocument(Path("worker.env"), ENV_TEXT)
+
+    changed = document.set_value("BACKEND_PORT", "5556")
+
+    assert changed == 1
+    assert document.text == ENV_TEXT.replace("BACKEND_PORT=5555 #", "BACKEND_PORT=5556 #")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("GREETING", "hi there", 'GREETING="hi there"\r\n'),
+        ("GREETING", 'say "hi"', 'GREETING="say \\"hi\\""\r\n'),
+        ("TOKEN", "x y", "TOKEN='x y'\r\n"),
+        ("TOKEN", "it's", 'TOKEN="it\'s"\r\n'),
+        ("BACKEND_PORT", "$HOME", "export BACKEND_PORT='$HOME' # the broker's frontend, by mistake\r\n"),
+    ],
+)
+def test_env_file_edit_keeps_or_adapts_quoting(name: str, value: str, line: str) -> None:
+    document = EnvFileDocument(Path("worker.env"), ENV_TEXT)
+
+    document.set_value(name, value)
+
+    assert line in document.text
+    assert document.value_of(name) is not None
+    assert document.value_of(name).value == value  # type: ignore[union-attr]
+
+
+def test_env_file_edit_keeps_missing_final_newline() -> None:
+    document = EnvFileDocument(Path("worker.env"), ENV_TEXT)
+
+    document.set_value("EMPTY", "1")
+
+    assert document.text.endswith("\r\nEMPTY=1")
+
+
+def test_env_file_edit_of_undefined_variable_raises() -> None:
+    document = EnvFileDocument(Path("worker.env"), ENV_TEXT)
+
+    with pytest.raises(RepairError, match="MISSING is not defined"):
+        document.set_value("MISSING", "1")
+    assert document.text == ENV_TEXT
+
+
+def test_env_file_last_definition_takes_effect() -> None:
+    document = EnvFileDocument(Path(".env"), "A=1\nA=2\n")
+
+    assert document.value_of("A") == Definition("A", 2, "2", "")
+    document.set_value("A", "3")
+    assert document.text == "A=3\nA=3\n"

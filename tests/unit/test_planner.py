@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evidence_builders import load_evidence
 
+from stackmedic.analysis import analyse
 from stackmedic.evidence.facts import Endpoint, EnvRead, ImageEnv, SourceFacts
 from stackmedic.evidence.model import ContainerEvidence, Evidence, SourceFile
 from stackmedic.model import (
@@ -292,24 +294,143 @@ def test_env_reaching_read_without_default_planned(evidence: Evidence, facts: So
     assert "tacore/health.py:4" in planned.prediction
 
 
-def test_env_interpolated_in_file_rejected_naming_variable(
-    evidence: Evidence, facts: SourceFacts
-) -> None:
+def interpolate_backend_port(evidence: Evidence, expression: str, dotenv: str | None) -> None:
+    """Give the worker TACORESERVICE_BACKEND_PORT=<expression> in the compose file, and write .env."""
     compose = Path(evidence.project_dir) / "docker-compose.yml"
     compose.write_text(
         compose.read_text().replace(
             "      - DATABASE_PATH=data/tacoreservice.db\n",
             "      - DATABASE_PATH=data/tacoreservice.db\n"
-            "      - TACORESERVICE_BACKEND_PORT=${BACKEND_PORT:-5555}\n",
+            f"      - TACORESERVICE_BACKEND_PORT={expression}\n",
         )
     )
-    (Path(evidence.project_dir) / ".env").write_text("BACKEND_PORT=5555\n")
-    port = repair("R1", "F1", "set_env", name="TACORESERVICE_BACKEND_PORT", value="5556")
+    if dotenv is not None:
+        (Path(evidence.project_dir) / ".env").write_text(dotenv)
 
-    planned = plan_one(evidence, facts, port)
+
+def port_proposal() -> Repair:
+    return repair("R1", "F1", "set_env", name="TACORESERVICE_BACKEND_PORT", value="5556")
+
+
+def test_env_interpolated_from_dotenv_planned_in_dotenv(
+    evidence: Evidence, facts: SourceFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BACKEND_PORT", raising=False)
+    interpolate_backend_port(evidence, "${BACKEND_PORT:-5555}", "# ports\nBACKEND_PORT=5555\n")
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.PLANNED
+    assert planned.files == [".env"]
+    assert "from BACKEND_PORT in .env line 2" in planned.prediction
+
+
+def test_env_interpolated_variable_used_twice_rejected(
+    evidence: Evidence, facts: SourceFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BACKEND_PORT", raising=False)
+    interpolate_backend_port(evidence, "${BACKEND_PORT}", "BACKEND_PORT=5555\n")
+    compose = Path(evidence.project_dir) / "docker-compose.yml"
+    compose.write_text(compose.read_text() + "x-backend: ${BACKEND_PORT}\n")
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.REJECTED
+    assert "use in 2 places" in planned.reason
+    assert "docker-compose.yml:" in planned.reason
+
+
+def test_env_interpolated_variable_set_in_shell_rejected(
+    evidence: Evidence, facts: SourceFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKEND_PORT", "5555")
+    interpolate_backend_port(evidence, "${BACKEND_PORT}", "BACKEND_PORT=5555\n")
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.REJECTED
+    assert "takes precedence over .env; set BACKEND_PORT to 5556 there" in planned.reason
+
+
+def test_env_interpolated_without_dotenv_line_rejected(
+    evidence: Evidence, facts: SourceFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BACKEND_PORT", raising=False)
+    interpolate_backend_port(evidence, "${BACKEND_PORT:-5555}", None)
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.REJECTED
+    assert "shell that runs docker compose" in planned.reason
+
+
+def test_env_built_from_dotenv_and_text_rejected(
+    evidence: Evidence, facts: SourceFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BACKEND_PORT", raising=False)
+    interpolate_backend_port(evidence, "55${BACKEND_PORT}", "BACKEND_PORT=55\n")
+
+    planned = plan_one(evidence, facts, port_proposal())
 
     assert planned.status == RepairStatus.REJECTED
     assert "comes from .env variable BACKEND_PORT" in planned.reason
+
+
+def test_env_file_value_planned_there(evidence: Evidence, facts: SourceFacts) -> None:
+    project = Path(evidence.project_dir)
+    (project / "worker.env").write_text("# worker settings\nTACORESERVICE_BACKEND_PORT=5555\n")
+    compose = project / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace(
+            "  tacoreservice-worker:\n", "  tacoreservice-worker:\n    env_file: worker.env\n"
+        )
+    )
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.PLANNED
+    assert planned.files == ["worker.env"]
+    assert "comes from env file worker.env line 2" in planned.prediction
+
+
+def test_shared_env_file_overridden_with_note(
+    evidence: Evidence, facts: SourceFacts
+) -> None:
+    project = Path(evidence.project_dir)
+    (project / "common.env").write_text("TACORESERVICE_BACKEND_PORT=5555\n")
+    compose = project / "docker-compose.yml"
+    text = compose.read_text()
+    for service in ("tacoreservice-worker", "tacoreservice"):
+        text = text.replace(f"  {service}:\n", f"  {service}:\n    env_file: [common.env]\n")
+    compose.write_text(text)
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.PLANNED
+    assert planned.files == ["docker-compose.yml"]
+    assert "which services tacoreservice share" in planned.prediction
+    assert "overrides it for this service only" in planned.prediction
+
+
+def test_extended_service_edit_names_extenders(
+    evidence: Evidence, facts: SourceFacts
+) -> None:
+    compose = Path(evidence.project_dir) / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace(
+            "\nvolumes:\n",
+            "  worker-canary:\n    extends: tacoreservice-worker\n"
+            "  worker-canary-2:\n    extends:\n      service: worker-canary\n\nvolumes:\n",
+        )
+    )
+
+    planned = plan_one(evidence, facts, port_proposal())
+
+    assert planned.status == RepairStatus.PLANNED
+    assert (
+        "worker-canary, worker-canary-2 extend tacoreservice-worker, so they get the change too"
+        in planned.prediction
+    )
 
 
 def test_missing_compose_file_noted_not_rejected(evidence: Evidence, facts: SourceFacts) -> None:
@@ -661,6 +782,78 @@ def test_duration_seconds(value: Any, seconds: float | None) -> None:
     assert probes.duration_seconds(value) == seconds
 
 
+# Health checks that exercise function, on the analysed sample
+
+
+def sample_repairs(evidence: Evidence) -> tuple[list[Finding], list[Repair]]:
+    result = analyse(evidence)
+    return result.findings, plan_repairs(result.findings, evidence, result.facts)
+
+
+def test_sample_worker_gets_image_healthcheck() -> None:
+    _, repairs = sample_repairs(load_evidence("tacoreservice_broken"))
+
+    probes_planned = [
+        r for r in repairs if r.edit is not None and r.edit.action == "set_healthcheck"
+    ]
+    assert len(probes_planned) == 1
+    worker_probe = probes_planned[0]
+    assert worker_probe.status == RepairStatus.PLANNED
+    assert worker_probe.edit is not None
+    assert worker_probe.edit.params["test"] == ["CMD", "python", "-m", "tacore.worker_health"]
+    assert "the probe runs the Python module tacore.worker_health" in worker_probe.prediction
+    assert "taken from Dockerfile.worker:7 HEALTHCHECK" in worker_probe.prediction
+
+
+def test_planned_healthchecks_are_never_vacuous() -> None:
+    _, repairs = sample_repairs(load_evidence("tacoreservice_broken"))
+
+    probes_planned = [
+        r.edit
+        for r in repairs
+        if r.status == RepairStatus.PLANNED and r.edit is not None and r.edit.action == "set_healthcheck"
+    ]
+    assert probes_planned
+    for edit in probes_planned:
+        assert probes.vacuity(probes.parse_test(edit.params["test"])) is None
+
+
+def test_without_functional_probe_recommends_writing_one() -> None:
+    evidence = load_evidence("tacoreservice_broken")
+    for source in evidence.sources:
+        if source.path == "Dockerfile.worker":
+            source.text = re.sub(r"(?m)^HEALTHCHECK .*$", "", source.text)
+
+    findings, repairs = sample_repairs(evidence)
+
+    misconfigured = [f for f in findings if f.code == "HEALTHCHECK_MISCONFIGURED"]
+    assert [f.service for f in misconfigured] == [WORKER]
+    assert misconfigured[0].fixable_by == Fixability.HUMAN
+    assert misconfigured[0].repairs == []
+    assert "exercises its real function" in misconfigured[0].recommendation
+    assert not [r for r in repairs if r.edit is not None and r.edit.action == "set_healthcheck"]
+
+
+def test_file_exists_probe_replaced() -> None:
+    evidence = load_evidence("tacoreservice_broken")
+    file_probe = ["CMD-SHELL", "test -f /app/data/tacoreservice.db"]
+    evidence.compose_config["services"][WORKER]["healthcheck"]["test"] = file_probe
+    for container in evidence.containers_of(WORKER):
+        container.healthcheck = {"Test": file_probe}
+        container.health_log = []
+        container.health = "healthy"
+
+    findings, repairs = sample_repairs(evidence)
+
+    misconfigured = [f for f in findings if f.code == "HEALTHCHECK_MISCONFIGURED"]
+    assert [f.service for f in misconfigured] == [WORKER]
+    assert misconfigured[0].facts["kind"] == "vacuous"
+    replaced = [r for r in repairs if r.edit is not None and r.edit.action == "set_healthcheck"]
+    assert replaced[0].status == RepairStatus.PLANNED
+    assert replaced[0].edit is not None
+    assert replaced[0].edit.params["test"] == ["CMD", "python", "-m", "tacore.worker_health"]
+
+
 # set_depends_on_conditions
 
 
@@ -684,7 +877,7 @@ def test_depends_on_healthy_planned_for_dependencies_with_healthchecks(
     )
 
 
-def test_depends_on_healthy_downgraded_without_healthcheck(
+def test_depends_on_leaves_out_unchecked_dependency(
     evidence: Evidence, facts: SourceFacts
 ) -> None:
     del evidence.compose_config["services"]["redis"]["healthcheck"]
@@ -698,21 +891,16 @@ def test_depends_on_healthy_downgraded_without_healthcheck(
     planned = plan_one(evidence, facts, proposal)
 
     assert planned.status == RepairStatus.PLANNED
-    assert "redis has no health check, so service_healthy is downgraded to service_started" in (
-        planned.prediction
-    )
+    assert "redis is left out because it has no health check" in planned.prediction
     assert "tacoreservice service_started -> service_healthy" in planned.prediction
     assert "redis service_started ->" not in planned.prediction
     assert planned.edit is not None
-    assert planned.edit.params["conditions"] == {
-        "tacoreservice": "service_healthy",
-        "redis": "service_started",
-    }
+    assert planned.edit.params["conditions"] == {"tacoreservice": "service_healthy"}
     assert proposal.edit is not None
     assert proposal.edit.params["conditions"]["redis"] == "service_healthy"
 
 
-def test_depends_on_downgrade_leaving_nothing_to_change_rejected(
+def test_depends_on_without_healthcheck_rejected(
     evidence: Evidence, facts: SourceFacts
 ) -> None:
     del evidence.compose_config["services"]["redis"]["healthcheck"]
@@ -723,10 +911,53 @@ def test_depends_on_downgrade_leaving_nothing_to_change_rejected(
     planned = plan_one(evidence, facts, proposal)
 
     assert planned.status == RepairStatus.REJECTED
-    assert planned.reason.startswith(
-        "no effect: depends_on of tacoreservice-worker already has redis service_started"
+    assert planned.reason == (
+        "redis has no health check, so service_healthy could never be met and docker compose "
+        "up would fail"
     )
-    assert "downgraded" in planned.reason
+
+
+def test_depends_on_relies_on_planned_healthcheck(
+    evidence: Evidence, facts: SourceFacts
+) -> None:
+    del evidence.compose_config["services"]["redis"]["healthcheck"]
+    # Proposed after the depends_on edit, but planned before it.
+    conditions = repair(
+        "R6", "F6", "set_depends_on_conditions", conditions={"redis": "service_healthy"}
+    )
+    probe = repair(
+        "R7", "F7", "set_healthcheck", service="redis", test=["CMD", "redis-cli", "ping"]
+    )
+
+    planned = plan_repairs(
+        [finding("F6", "TEST", conditions), finding("F7", "TEST", probe, service="redis")],
+        evidence,
+        facts,
+        program_exists=lambda service, program: True,
+    )
+
+    assert [item.id for item in planned] == ["R6", "R7"]
+    assert [item.status for item in planned] == [RepairStatus.PLANNED, RepairStatus.PLANNED]
+    assert "redis gets the health check planned in this cycle" in planned[0].prediction
+
+
+def test_depends_on_rejected_when_planned_healthcheck_rejected(
+    evidence: Evidence, facts: SourceFacts
+) -> None:
+    del evidence.compose_config["services"]["redis"]["healthcheck"]
+    conditions = repair(
+        "R6", "F6", "set_depends_on_conditions", conditions={"redis": "service_healthy"}
+    )
+    probe = repair("R7", "F7", "set_healthcheck", service="redis", test=["CMD", "true"])
+
+    planned = plan_repairs(
+        [finding("F6", "TEST", conditions), finding("F7", "TEST", probe, service="redis")],
+        evidence,
+        facts,
+    )
+
+    assert [item.status for item in planned] == [RepairStatus.REJECTED, RepairStatus.REJECTED]
+    assert planned[0].reason.startswith("redis has no health check")
 
 
 def test_depends_on_disabled_healthcheck_counts_as_none(

@@ -1,10 +1,12 @@
 """Write planned compose repairs to disk, with a backup of every file first.
 
 `apply_repairs` groups the PLANNED compose repairs by the file each belongs
-in (`compose_edit.choose_file`), loads each file once, applies its edits in
-order, and records a unified diff per repair and per file. Unless it is a
-dry run it then copies each file's original bytes into the change set's
-directory and replaces the file atomically. Code patches are left alone.
+in, as `targets.locate_target` finds it: a compose file, or `.env` or an
+env_file for a variable whose value comes from there. It loads each file
+once, applies its edits in order, and records a unified diff per repair and
+per file. Unless it is a dry run it then copies each file's original bytes
+into the change set's directory and replaces the file atomically. Code
+patches are left alone.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from stackmedic.repair.compose_edit import (
     ComposeDocument,
     EditRejectedError,
     apply_edit,
-    choose_file,
 )
+from stackmedic.repair.envfile import EnvFileDocument
+from stackmedic.repair.targets import COMPOSE, EditTarget, locate_target
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +71,27 @@ def unified_diff(before: str, after: str, relpath: str) -> str:
 
 @dataclass
 class _FilePlan:
-    """The repairs that go into one compose file and the texts they produce."""
+    """The repairs that go into one file and the text they produce.
+
+    A compose file has `document`. An env file (`.env` or an env_file) has
+    `env_document`, and `variables` maps each repair id to the variable
+    whose line it changes there.
+    """
 
     path: Path
     relpath: str
-    document: ComposeDocument
+    document: ComposeDocument | None = None
+    env_document: EnvFileDocument | None = None
     repairs: list[Repair] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
     text: str = ""
+
+    @property
+    def original_text(self) -> str:
+        if self.env_document is not None:
+            return self.env_document.original_text
+        assert self.document is not None
+        return self.document.original_text
 
 
 def apply_repairs(
@@ -116,7 +133,7 @@ def apply_repairs(
         )
 
     compose_repairs = [r for r in repairs if r.status == RepairStatus.PLANNED and r.edit]
-    plans = _plan_files(compose_repairs, files, project)
+    plans = _plan_files(compose_repairs, files, project, lang)
 
     for plan in plans:
         change = _apply_to_file(plan, lang)
@@ -141,7 +158,9 @@ def _resolve(path: str | Path, project: Path) -> Path:
     return candidate if candidate.is_absolute() else project / candidate
 
 
-def _plan_files(repairs: list[Repair], files: list[Path], project: Path) -> list[_FilePlan]:
+def _plan_files(
+    repairs: list[Repair], files: list[Path], project: Path, lang: str
+) -> list[_FilePlan]:
     documents = {path: ComposeDocument.load(path) for path in files}
     for document in documents.values():
         document.project_dir = project
@@ -149,16 +168,28 @@ def _plan_files(repairs: list[Repair], files: list[Path], project: Path) -> list
     for repair in repairs:
         assert repair.edit is not None
         try:
-            path = choose_file(files, repair.edit, documents)
+            target = locate_target(files, repair.edit, documents, project)
+        except EditRejectedError as error:
+            _reject(repair, error.rejection.text(lang))
+            continue
         except RepairError as error:
             _reject(repair, error.message)
             continue
-        plan = plans.get(path)
+        plan = plans.get(target.path)
         if plan is None:
-            plan = _FilePlan(path, relative_to_project(path, project), documents[path])
-            plans[path] = plan
+            plan = _new_plan(target, project, documents)
+            plans[target.path] = plan
         plan.repairs.append(repair)
+        if target.kind != COMPOSE:
+            plan.variables[repair.id] = target.variable
     return list(plans.values())
+
+
+def _new_plan(target: EditTarget, project: Path, documents: dict[Path, ComposeDocument]) -> _FilePlan:
+    relpath = relative_to_project(target.path, project)
+    if target.kind == COMPOSE:
+        return _FilePlan(target.path, relpath, document=documents[target.path])
+    return _FilePlan(target.path, relpath, env_document=EnvFileDocument.load(target.path))
 
 
 def _apply_to_file(plan: _FilePlan, lang: str) -> FileChange | None:
@@ -168,30 +199,21 @@ def _apply_to_file(plan: _FilePlan, lang: str) -> FileChange | None:
     the original with the edits that succeeded, so a half-applied edit never
     reaches the file.
     """
-    original = plan.document.original_text
+    original = plan.original_text
     text = original
     applied: list[Repair] = []
     for repair in plan.repairs:
         assert repair.edit is not None
-        try:
-            apply_edit(plan.document, repair.edit)
-        except EditRejectedError as error:
-            _reject(repair, error.rejection.text(lang))
-            plan.document = _replay(plan, applied)
-            continue
-        except RepairError as error:
-            _reject(repair, error.message)
-            plan.document = _replay(plan, applied)
-            continue
-
-        after = plan.document.dump()
+        if plan.env_document is not None:
+            after = _edit_env_file(plan, repair)
+            if after is None:
+                continue
+        else:
+            after = _edit_compose_file(plan, repair, applied, lang)
+            if after is None:
+                continue
         if after == text:
             _reject(repair, translate("repair.reject.file_unchanged", lang, file=plan.relpath))
-            continue
-        problem = _parse_problem(plan, after, lang)
-        if problem is not None:
-            _reject(repair, problem)
-            plan.document = _replay(plan, applied)
             continue
         repair.diff = unified_diff(text, after, plan.relpath)
         repair.files = [plan.relpath]
@@ -215,7 +237,42 @@ def _apply_to_file(plan: _FilePlan, lang: str) -> FileChange | None:
     )
 
 
+def _edit_compose_file(plan: _FilePlan, repair: Repair, applied: list[Repair], lang: str) -> str | None:
+    """Apply one edit to the compose document; return the new text, or None when it was rejected."""
+    assert plan.document is not None and repair.edit is not None
+    try:
+        apply_edit(plan.document, repair.edit)
+    except EditRejectedError as error:
+        _reject(repair, error.rejection.text(lang))
+        plan.document = _replay(plan, applied)
+        return None
+    except RepairError as error:
+        _reject(repair, error.message)
+        plan.document = _replay(plan, applied)
+        return None
+    after = plan.document.dump()
+    problem = _parse_problem(plan, after, lang)
+    if problem is not None:
+        _reject(repair, problem)
+        plan.document = _replay(plan, applied)
+        return None
+    return after
+
+
+def _edit_env_file(plan: _FilePlan, repair: Repair) -> str | None:
+    """Set the repair's variable in the env file; return the new text, or None when it was rejected."""
+    assert plan.env_document is not None and repair.edit is not None
+    variable = plan.variables[repair.id]
+    try:
+        plan.env_document.set_value(variable, str(repair.edit.params.get("value")))
+    except RepairError as error:
+        _reject(repair, error.message)
+        return None
+    return plan.env_document.text
+
+
 def _replay(plan: _FilePlan, applied: list[Repair]) -> ComposeDocument:
+    assert plan.document is not None
     document = ComposeDocument.from_text(plan.document.original_text, plan.path)
     document.project_dir = plan.document.project_dir
     for repair in applied:

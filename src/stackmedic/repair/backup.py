@@ -5,7 +5,8 @@ where the original bytes were copied and the SHA-256 of the file before and
 after the change. It is saved as `<run_dir>/backups/<id>/changeset.json` next
 to the copies, so a later process can roll the change back too. Rollback
 restores the original bytes only while each file is still exactly what the
-repair wrote, unless forced.
+repair wrote, unless forced. `rollback_run` undoes every change set of a run,
+newest first, as `stackmedic rollback RUN_ID` does.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import hashlib
 import json
 import logging
 import os
+import re
+import signal
 import stat
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, Self
 
 from stackmedic.errors import RepairError
 from stackmedic.evidence.model import utc_now
+from stackmedic.lock import ProjectLock
 from stackmedic.model import Repair, RepairStatus
 
 logger = logging.getLogger(__name__)
@@ -247,3 +253,141 @@ def _read_backup(change: FileChange) -> bytes:
             hint="restore the file by hand from version control",
         )
     return data
+
+
+class DeferredInterrupt:
+    """Hold back Ctrl-C while files are written or restored, then raise it.
+
+    A SIGINT that arrives inside the block is remembered and raised as
+    KeyboardInterrupt when the block ends, so a change set is never left
+    half written. Outside the main thread, where Python cannot install signal
+    handlers, the block runs unprotected.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+        self._active = False
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self._previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._remember)
+        self._active = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self._active:
+            return
+        previous = self._previous if self._previous is not None else signal.default_int_handler
+        signal.signal(signal.SIGINT, previous)
+        self._active = False
+        if self.received and exc_type is None:
+            raise KeyboardInterrupt
+
+    def _remember(self, signum: int, frame: FrameType | None) -> None:
+        logger.info("Ctrl-C received while files are written; it takes effect when they are")
+        self.received = True
+
+
+# Rolling back a whole run
+
+
+def runs_folder(project_dir: Path) -> Path:
+    """Return the default folder of a project's run folders."""
+    return project_dir / ".stackmedic" / "runs"
+
+
+def load_run_changesets(run_dir: Path) -> list[ChangeSet]:
+    """Load every change set saved under `run_dir/backups`, newest first."""
+    changesets = [ChangeSet.load(path) for path in (run_dir / "backups").glob(f"*/{CHANGESET_FILE}")]
+    return sorted(changesets, key=_creation_order, reverse=True)
+
+
+def _creation_order(changeset: ChangeSet) -> tuple[str, list[Any]]:
+    # Ids such as cycle-2 and cycle-10 sort by their numbers when two change
+    # sets share a creation time.
+    parts = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", changeset.id)]
+    return (changeset.created_at, parts)
+
+
+def rollback_run(
+    project_dir: Path, run_id: str, runs_dir: Path | None = None, *, force: bool = False
+) -> list[Path]:
+    """Restore every file that run `run_id` changed and return the restored paths.
+
+    The run's folder is `runs_dir/run_id` (default
+    `project_dir/.stackmedic/runs/run_id`). Its change sets are undone
+    newest first, so a file that several cycles edited gets its bytes from
+    before the first one. Every file and backup is checked before anything
+    is written: a file changed since the run wrote it raises RepairError
+    unless `force` is set. Change sets of a dry run or already rolled back
+    are skipped, so a second call returns []. The project's lock is held
+    while the files are written, so a rollback never races a run, and Ctrl-C
+    takes effect only after the last file is restored.
+    """
+    project = project_dir.resolve()
+    run_dir = (runs_dir if runs_dir is not None else runs_folder(project)) / run_id
+    if not run_dir.is_dir():
+        known = sorted(path.name for path in run_dir.parent.glob("*") if path.is_dir())
+        raise RepairError(
+            f"run {run_id} not found: {run_dir} is not a folder",
+            hint=f"runs in {run_dir.parent}: {', '.join(known) or 'none'}",
+        )
+    changesets = [
+        changeset
+        for changeset in load_run_changesets(run_dir)
+        if not changeset.dry_run and not changeset.rolled_back_at
+    ]
+    for changeset in changesets:
+        if Path(changeset.project_dir).resolve() != project:
+            raise RepairError(
+                f"change set {changeset.id} of run {run_id} belongs to project "
+                f"{changeset.project_dir}, not {project}",
+                hint="pass the project directory the run was made on",
+            )
+    if not changesets:
+        logger.info("run %s has no change set left to roll back", run_id)
+        return []
+
+    with ProjectLock(project, f"rollback-{run_id}"):
+        _check_run_rollback(changesets, force=force)
+        restored: list[Path] = []
+        with DeferredInterrupt():
+            for changeset in changesets:
+                for path in rollback(changeset, force=force):
+                    if path not in restored:
+                        restored.append(path)
+    return restored
+
+
+def _check_run_rollback(changesets: list[ChangeSet], *, force: bool) -> None:
+    """Raise RepairError, before any file is written, when rolling back the change sets would fail.
+
+    The check replays the rollback on the files' hashes, newest change set
+    first, and reads every backup it would restore.
+    """
+    expected: dict[str, str] = {}
+    for changeset in changesets:
+        for change in changeset.files:
+            if change.path not in expected:
+                path = Path(change.path)
+                expected[change.path] = sha256_file(path) if path.exists() else ""
+            current = expected[change.path]
+            if current == change.sha256_before:
+                continue
+            if current != change.sha256_after and not force:
+                raise RepairError(
+                    f"{change.relpath} changed after change set {changeset.id} wrote it "
+                    f"(sha256 {current[:12] or 'missing'}, expected {change.sha256_after[:12]}); "
+                    "nothing was restored",
+                    hint="review the file, then roll back with --force to discard those changes",
+                )
+            _read_backup(change)
+            expected[change.path] = change.sha256_before

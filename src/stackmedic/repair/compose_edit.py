@@ -50,9 +50,12 @@ __all__ = [
     "EditRejection",
     "apply_edit",
     "choose_file",
+    "defines_edited_key",
     "edit_rejection",
+    "environment_value",
     "find_interpolations",
     "load_documents",
+    "split_env_item",
 ]
 
 logger = logging.getLogger(__name__)
@@ -174,7 +177,7 @@ def _env_rejection(
     environment = service.get("environment")
     if isinstance(environment, CommentedSeq):
         for index, item in enumerate(environment):
-            entry_name, has_value, value = _split_env_item(item)
+            entry_name, has_value, value = split_env_item(item)
             if entry_name != name:
                 continue
             line = document.line_of(environment, index)
@@ -273,11 +276,12 @@ def choose_file(
             f"service {edit.service!r} is not defined in any compose file ({names})",
             hint="check the service name in the finding and the -f files",
         )
-    with_key = [path for path in defining if _defines_edited_key(loaded[path], edit)]
+    with_key = [path for path in defining if defines_edited_key(loaded[path], edit)]
     return with_key[-1] if with_key else defining[-1]
 
 
-def _defines_edited_key(document: ComposeDocument, edit: ComposeEdit) -> bool:
+def defines_edited_key(document: ComposeDocument, edit: ComposeEdit) -> bool:
+    """Tell whether `document` writes the key `edit` changes: the variable itself for set_env."""
     service = document.services[edit.service] if document.services is not None else None
     if not isinstance(service, CommentedMap):
         return False
@@ -291,7 +295,7 @@ def _defines_edited_key(document: ComposeDocument, edit: ComposeEdit) -> bool:
     if isinstance(environment, CommentedMap):
         return name in environment
     if isinstance(environment, CommentedSeq):
-        return any(_split_env_item(item)[0] == name for item in environment)
+        return any(split_env_item(item)[0] == name for item in environment)
     return False
 
 
@@ -344,11 +348,31 @@ def apply_edit(document: ComposeDocument, edit: ComposeEdit) -> None:
 # Shared helpers
 
 
-def _split_env_item(item: Any) -> tuple[str, bool, str]:
+def split_env_item(item: Any) -> tuple[str, bool, str]:
     """Split a list-form environment entry into (name, has a value, value)."""
     text = str(item)
     name, separator, value = text.partition("=")
     return name.strip(), bool(separator), value
+
+
+def environment_value(document: ComposeDocument, service_name: str, name: str) -> str | None:
+    """Return the value `document` writes for variable `name` of a service.
+
+    None means the variable is written without a value (passed through) or
+    not written at all. `defines_edited_key` distinguishes the two.
+    """
+    services = document.services
+    service = services.get(service_name) if services is not None else None
+    environment = service.get("environment") if isinstance(service, CommentedMap) else None
+    if isinstance(environment, CommentedMap):
+        value = environment.get(name)
+        return None if value is None else str(value)
+    if isinstance(environment, CommentedSeq):
+        for item in environment:
+            entry, has_value, value = split_env_item(item)
+            if entry == name and has_value:
+                return value
+    return None
 
 
 def _quote_like(value: str, neighbours: Sequence[Any]) -> str:
@@ -582,7 +606,7 @@ def _env_neighbours(document: ComposeDocument, environment: Any) -> list[Any]:
 def _set_env_in_list(
     document: ComposeDocument, environment: CommentedSeq, name: str, value: str
 ) -> None:
-    matches = [index for index, item in enumerate(environment) if _split_env_item(item)[0] == name]
+    matches = [index for index, item in enumerate(environment) if split_env_item(item)[0] == name]
     entry = f"{name}={value}"
     for index in matches:
         current = environment[index]

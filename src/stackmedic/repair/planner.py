@@ -6,8 +6,11 @@ value before and after the change, or REJECTED with a `reason`. A repair is
 rejected when it would change nothing: the variable already has that value,
 the dependency already has that condition, or the service already runs that
 probe. It is also rejected when its probe proves nothing or cannot run in the
-image, and when the file's value is interpolated from `.env`. Code patches
-are rejected unless code changes are allowed.
+image, and when a `service_healthy` condition names a service without a
+health check. A variable whose value comes from `.env` or the shell in a way
+no single file edit can change is rejected too (see
+`stackmedic.repair.targets`). Code patches are rejected unless code changes
+are allowed.
 
 The current values come from the evidence: the resolved compose
 configuration, the containers' inspected environment and health check, and
@@ -38,9 +41,9 @@ from stackmedic.repair.compose_edit import (
     DEPENDS_ON_CONDITIONS,
     HEALTHCHECK_TIMINGS,
     ComposeDocument,
-    choose_file,
-    edit_rejection,
+    EditRejectedError,
 )
+from stackmedic.repair.targets import locate_target, services_extending
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +81,24 @@ def plan_repairs(
     `program_exists(service, program)` returns whether an executable is in
     the service's image, or None when it could not be checked. Predictions and
     reasons are written in `lang`.
+
+    Health check edits are planned before `depends_on` edits, so a
+    `service_healthy` condition may rely on a health check planned in the
+    same batch. The returned list keeps the proposals' order.
     """
     planner = _Planner(evidence, facts, program_exists, allow_code_changes, lang)
     planned = _deduplicate(findings, lang)
-    for repair in planned:
+    for repair in sorted(planned, key=_planning_order):
         planner.plan(repair)
+        edit = repair.edit if repair.status == RepairStatus.PLANNED else None
+        if edit is not None and edit.action == "set_healthcheck":
+            planner.planned_healthchecks.add(edit.service)
     return planned
+
+
+def _planning_order(repair: Repair) -> int:
+    action = repair.edit.action if repair.edit is not None else ""
+    return 1 if action == "set_depends_on_conditions" else 0
 
 
 def _deduplicate(findings: list[Finding], lang: str) -> list[Repair]:
@@ -161,6 +176,10 @@ class _Planner:
         self.lang = lang
         self.services = evidence.services
         self._documents: dict[Path, ComposeDocument] | None = None
+        # Services that get a health check from a repair planned earlier in this batch.
+        self.planned_healthchecks: set[str] = set()
+        # The environment docker compose runs with; None means this process's.
+        self.environ: Mapping[str, str] | None = None
 
     def t(self, key: str, **fields: Any) -> str:
         return translate(key, self.lang, **fields)
@@ -231,10 +250,12 @@ class _Planner:
         return paths
 
     def _check_file(self, repair: Repair, edit: ComposeEdit) -> str:
-        """Reject an edit whose target value is interpolated, or whose service no file defines.
+        """Find the file the edit goes to; reject it when the value must be changed by hand.
 
-        Return a note when the compose files are not on this machine (evidence
-        from a bundle), since the edit could then not be checked against them.
+        Return a note on where the edit goes when that is not the compose
+        file (`.env` or an env_file). Also return a note when the compose
+        files are not on this machine (evidence from a bundle), because the
+        edit could then not be checked against them.
         """
         paths = self._compose_paths()
         if not paths:
@@ -245,19 +266,25 @@ class _Planner:
         missing = [path for path in paths if not path.exists()]
         if missing:
             return self.t("repair.note.files_unchecked", file=str(missing[0]))
+        project_dir = Path(self.evidence.project_dir)
         try:
             if self._documents is None:
                 self._documents = {path: ComposeDocument.load(path) for path in paths}
                 for document in self._documents.values():
-                    document.project_dir = Path(self.evidence.project_dir)
-            path = choose_file(paths, edit, self._documents)
+                    document.project_dir = project_dir
+            target = locate_target(paths, edit, self._documents, project_dir, self.environ)
+        except EditRejectedError as error:
+            raise _Rejected(error.rejection.text(self.lang)) from error
         except (ComposeFileError, RepairError) as error:
             raise _Rejected(self.t("repair.reject.file", detail=error.message)) from error
-        rejection = edit_rejection(self._documents[path], edit)
-        if rejection is not None:
-            raise _Rejected(rejection.text(self.lang))
-        repair.files = [relative_to_project(path, Path(self.evidence.project_dir))]
-        return ""
+        repair.files = [relative_to_project(target.path, project_dir)]
+        notes = [target.note.text(self.lang)] if target.note is not None else []
+        extending = services_extending(self._documents, edit.service)
+        if extending:
+            notes.append(
+                self.t("repair.note.extended_by", service=edit.service, services=", ".join(extending))
+            )
+        return self.join(notes)
 
     # set_env
 
@@ -377,13 +404,25 @@ class _Planner:
                     )
                 )
 
+        # NOTE: a condition that relies on a health check planned in this
+        # batch fails at `docker compose up` if that edit is rejected when it
+        # is written. Verification then finds the cycle worse and rolls it back.
         notes: list[str] = []
+        unmet: list[str] = []
         final: dict[str, str] = {}
         for dependency, condition in conditions.items():
             if condition == "service_healthy" and not self._has_healthcheck(dependency):
-                condition = "service_started"
-                notes.append(self.t("repair.note.downgraded", dependency=dependency))
+                if dependency in self.planned_healthchecks:
+                    notes.append(self.t("repair.note.healthcheck_planned", dependency=dependency))
+                else:
+                    unmet.append(dependency)
+                    continue
             final[dependency] = str(condition)
+        if not final:
+            raise _Rejected(
+                self.join([self.t("repair.reject.no_healthcheck", dependency=d) for d in unmet])
+            )
+        notes.extend(self.t("repair.note.no_healthcheck", dependency=d) for d in unmet)
 
         current = _depends_on_map(self.services.get(edit.service, {}).get("depends_on"))
         changes = [

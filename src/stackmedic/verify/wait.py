@@ -10,7 +10,9 @@ engine closes the stream at the deadline.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +32,13 @@ RESTART_LOOP_THRESHOLD = 3
 class SettleResult:
     """How a wait ended.
 
-    `seconds` runs from the start of the wait to the last container settling;
-    `settled_at` is that moment as a Unix time, so callers can measure the
-    delay from it to their verdict.
+    `seconds` runs from the start of the wait to the moment the wait saw the
+    last container settle. `settled_at` is that moment as a Unix time, so
+    callers can measure the delay from it to their verdict. When an event
+    completed the settling, `settle_event_at` is when the last container
+    reached its settled state, by the engine's clock, and `detect_seconds` is
+    how long after that the wait noticed. Both are None when the project had
+    settled before the wait began.
     """
 
     settled: bool
@@ -41,6 +47,8 @@ class SettleResult:
     events_seen: int
     snapshots: list[ContainerSnapshot] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)
+    settle_event_at: float | None = None
+    detect_seconds: float | None = None
 
 
 def is_settled(attrs: dict[str, Any]) -> bool:
@@ -103,12 +111,89 @@ def wait_until_settled(engine: DockerEngine, project: str, timeout: float) -> Se
             else:
                 _refresh(engine, container_id, current, snapshots)
             if _all_settled(current):
-                return _result(True, started, time.time(), events_seen, snapshots, current)
+                result = _result(True, started, time.time(), events_seen, snapshots, current)
+                _note_detection(result, current, event)
+                return result
             if time.time() > deadline:
                 break
     finally:
         stream.close()
     return _result(False, started, time.time(), events_seen, snapshots, current)
+
+
+def event_time(event: dict[str, Any]) -> float | None:
+    """Return an engine event's Unix time from `timeNano`, else from `time`."""
+    nanoseconds = event.get("timeNano")
+    if isinstance(nanoseconds, int) and nanoseconds > 0:
+        return nanoseconds / 1e9
+    seconds = event.get("time")
+    if isinstance(seconds, (int, float)) and seconds > 0:
+        return float(seconds)
+    return None
+
+
+def settle_moment(attrs: dict[str, Any]) -> float | None:
+    """Return the Unix time at which a settled container reached its current state.
+
+    That is the end of its latest health probe for a container with a health
+    verdict, the finish time for one that exited or is restarting, and the
+    start time for one running without a health check. None when the
+    inspect payload lacks the time.
+    """
+    state = attrs.get("State") or {}
+    status = state.get("Status")
+    if status in ("exited", "dead", "restarting"):
+        return parse_engine_time(state.get("FinishedAt"))
+    if status == "running":
+        health = state.get("Health")
+        if health:
+            probes = health.get("Log") or []
+            return parse_engine_time(probes[-1].get("End")) if probes else None
+        return parse_engine_time(state.get("StartedAt"))
+    return None
+
+
+def parse_engine_time(value: Any) -> float | None:
+    """Parse the engine's RFC 3339 time with nanoseconds ("2026-12-04T20:45:29.123456789Z")."""
+    if not isinstance(value, str) or not value or value.startswith("0001-"):
+        return None
+    match = _ENGINE_TIME.match(value)
+    if match is None:
+        return None
+    fraction = (match.group("fraction") or "")[:6].ljust(6, "0")
+    zone = match.group("zone")
+    zone = "+00:00" if zone == "Z" else zone
+    try:
+        moment = dt.datetime.fromisoformat(f"{match.group('base')}.{fraction}{zone}")
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
+_ENGINE_TIME = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def _note_detection(
+    result: SettleResult, current: dict[str, dict[str, Any]], event: dict[str, Any]
+) -> None:
+    """Record when the last container settled and how long the wait took to notice.
+
+    The moment comes from the containers' own state times, because the
+    event that completed the settling may be an older event replayed from
+    before the wait began. The event's time is the fallback.
+    """
+    moments = [settle_moment(attrs) for attrs in current.values()]
+    known = [moment for moment in moments if moment is not None]
+    at = max(known) if known else event_time(event)
+    if at is None:
+        return
+    result.settle_event_at = at
+    # A local engine shares our clock; a remote engine's clock skew could
+    # make the difference negative, which is reported as zero.
+    result.detect_seconds = round(max(result.settled_at - at, 0.0), 3)
 
 
 def _refresh(
