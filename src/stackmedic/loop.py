@@ -20,8 +20,14 @@ from typing import Any
 
 from stackmedic import __version__
 from stackmedic.analysis import AnalysisResult, analyse
+from stackmedic.analysis.patch_schema import (
+    TableInfo,
+    schema_from_sqlite_bytes,
+    sqlite_database_paths,
+)
+from stackmedic.analysis.patches import propose_patches
 from stackmedic.engine import ComposeProject, DockerEngine, compose_version
-from stackmedic.errors import ComposeError, RepairError
+from stackmedic.errors import ComposeError, EngineError, RepairError
 from stackmedic.evidence.collect import collect
 from stackmedic.evidence.model import Evidence, utc_now
 from stackmedic.lock import ProjectLock
@@ -40,6 +46,7 @@ from stackmedic.model import (
 )
 from stackmedic.plan import Plan
 from stackmedic.repair import ChangeSet, DeferredInterrupt, apply_repairs, plan_repairs, rollback
+from stackmedic.repair.code_patch import apply_code_patches
 from stackmedic.report.localize import (
     finding_recommendation_message,
     finding_summary,
@@ -267,6 +274,10 @@ def _run_cycle(
         phase.finished_at = utc_now()
         cycle.verdict = Verdict.HEALTHY
         return True
+    # Code patches are always proposed, so the report shows them even when
+    # --allow-code-changes is off and the planner rejects them.
+    propose_patches(cycle.findings, evidence, analysis.facts, options.lang,
+                    database_tables=_database_tables(engine, evidence))
     repairs = plan_repairs(
         cycle.findings,
         evidence,
@@ -295,6 +306,8 @@ def _run_cycle(
         changeset = apply_repairs(planned, evidence.compose_files, project.project_dir, run_dir,
                                   dry_run=options.dry_run, changeset_id=f"cycle-{cycle.number}",
                                   lang=options.lang)
+        changeset = apply_code_patches(planned, project.project_dir, run_dir, dry_run=options.dry_run,
+                                       into=changeset, lang=options.lang)
         applied = [r for r in repairs if r.status == RepairStatus.APPLIED]
         if applied and not options.dry_run:
             state.pending = _Pending(changeset, applied, cycle)
@@ -440,6 +453,16 @@ def _roll_back_cycle(
     return True
 
 
+def _database_tables(engine: DockerEngine, evidence: Evidence) -> list[TableInfo] | None:
+    """Read the schema of the first SQLite database a container keeps, if any can be read."""
+    for location in sqlite_database_paths(evidence):
+        try:
+            return schema_from_sqlite_bytes(engine.read_file(location.container_id, location.path))
+        except (EngineError, ValueError) as error:
+            logger.debug("schema of %s not read: %s", location.path, error)
+    return None
+
+
 def _phase(cycle: CycleRecord, name: str) -> PhaseRecord:
     phase = PhaseRecord(name=name, started_at=utc_now())
     cycle.phases.append(phase)
@@ -484,7 +507,9 @@ def _finish(record: RunRecord, state: _State) -> None:
     last_cycle = record.cycles[-1] if record.cycles else None
     if last_cycle is None:
         final: list[Finding] = []
-    elif last_cycle.log_findings and not last_cycle.rolled_back:
+    elif last_cycle.checks and not last_cycle.rolled_back:
+        # The cycle was verified: its log re-scan is the final state, and an
+        # empty re-scan means every finding is gone.
         final = last_cycle.log_findings
     else:
         final = last_cycle.findings

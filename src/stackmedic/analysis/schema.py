@@ -89,6 +89,22 @@ def parse_create_tables(sql: str) -> list[ParsedTable]:
     return tables
 
 
+def create_table_items(sql: str) -> list[tuple[str, list[str], int]]:
+    """Return (table, column and constraint definitions as written, offset) per `CREATE TABLE`.
+
+    Comments are removed and the items are split at top-level commas, so a
+    caller can read each column's constraints (NOT NULL, DEFAULT, PRIMARY KEY).
+    """
+    found = []
+    for match in _CREATE.finditer(sql):
+        body_end = _closing_paren(sql, match.end())
+        if body_end is None:
+            continue
+        items = _split_top_level(_strip_comments(sql[match.end() : body_end]))
+        found.append((unquote_identifier(match.group("name")), items, match.start()))
+    return found
+
+
 def parse_added_columns(sql: str) -> list[tuple[str, str, str, int]]:
     """Return (table, column, type, offset) for each `ALTER TABLE ... ADD [COLUMN]`."""
     found = []

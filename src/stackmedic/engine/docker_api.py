@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,6 +190,29 @@ class DockerEngine:
         if result.timed_out or result.exit_code in (None, 126, 127):
             return None
         return result.exit_code == 0
+
+    def read_file(self, container_id: str, path: str, *, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+        """Return the bytes of a regular file in a container (GET /containers/{id}/archive)."""
+        call = f"GET /containers/{container_id[:12]}/archive?path={path}"
+        try:
+            stream, stat = self.api.get_archive(container_id, path)
+        except docker.errors.NotFound as error:
+            # The container exists (callers take it from fresh evidence), so
+            # a 404 here is about the path.
+            raise EngineError(f"{path} not found in {container_id[:12]}", container=container_id) from error
+        except docker.errors.APIError as error:
+            raise EngineError(f"{call} failed: {_short(error)}", container=container_id) from error
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            raise EngineUnavailableError(f"lost the Docker Engine during {call}: {_short(error)}",
+                                         hint=ENGINE_HINT) from error
+        if int(stat.get("size", 0)) > max_bytes:
+            raise EngineError(f"{path} is larger than {max_bytes} bytes", container=container_id)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            member = archive.next()
+            handle = archive.extractfile(member) if member is not None and member.isfile() else None
+            if handle is None:
+                raise EngineError(f"{path} is not a regular file", container=container_id)
+            return handle.read()
 
     def _call(self, call: str, function: Any, *args: Any, container: str | None = None,
               **kwargs: Any) -> Any:

@@ -107,7 +107,9 @@ def parse_patch(patch: str) -> list[FilePatch]:
             files.append(file_patch)
             continue
         if line.strip() and not line.startswith(_HEADER_PREFIXES):
-            raise PatchRejected("patch.reject.malformed", detail=f"unexpected line {index + 1}: {line[:60]}")
+            raise PatchRejected(
+                "patch.reject.malformed", detail=f"unexpected line {index + 1}: {line[:60]}"
+            )
         index += 1
     if not files:
         raise PatchRejected("patch.reject.malformed", detail="no file header (--- / +++)")
@@ -116,7 +118,9 @@ def parse_patch(patch: str) -> list[FilePatch]:
 
 def _parse_file(lines: list[str], index: int) -> tuple[FilePatch, int]:
     if index + 1 >= len(lines) or not lines[index + 1].startswith("+++ "):
-        raise PatchRejected("patch.reject.malformed", detail=f"line {index + 2}: +++ header missing")
+        raise PatchRejected(
+            "patch.reject.malformed", detail=f"line {index + 2}: +++ header missing"
+        )
     old = _header_path(lines[index][4:])
     new = _header_path(lines[index + 1][4:])
     if old == "/dev/null" or new == "/dev/null":
@@ -154,7 +158,9 @@ def _parse_hunk(lines: list[str], index: int) -> tuple[Hunk, int]:
     old_seen = new_seen = 0
     index += 1
     last_tag = ""
-    while index < len(lines) and (old_seen < old_count or new_seen < new_count or lines[index] == _NO_NEWLINE):
+    while index < len(lines) and (
+        old_seen < old_count or new_seen < new_count or lines[index] == _NO_NEWLINE
+    ):
         line = lines[index]
         if line == _NO_NEWLINE:
             if last_tag in (" ", "-"):
@@ -243,7 +249,7 @@ def _locate(bodies: list[str], hunk: Hunk, floor: int, drift: int, path: str) ->
 
 
 def _fix_last_newline(output: list[str], hunk: Hunk, newline: str, *, at_end: bool) -> None:
-    """Make the file's last line end as the patch's new side says, when the hunk reaches the end."""
+    """End the file's last line as the patch's new side marks it, when the hunk reaches the end."""
     if not at_end or not output:
         return
     last = output[-1]
@@ -297,7 +303,9 @@ def apply_code_patches(
     already used, or when a file changed while the patches were prepared.
     """
     project = Path(project_dir).resolve()
-    changeset = into if into is not None else _new_changeset(project, run_dir, changeset_id, dry_run)
+    changeset = (
+        into if into is not None else _new_changeset(project, run_dir, changeset_id, dry_run)
+    )
     taken = {Path(change.path).resolve() for change in changeset.files}
     staged: dict[Path, _Staged] = {}
     applied: list[Repair] = []
@@ -310,7 +318,9 @@ def apply_code_patches(
         if twin is not None:
             repair.diff, repair.files = twin.diff, list(twin.files)
             for relpath in twin.files:
-                next(s for s in staged.values() if s.relpath == relpath).repair_ids.append(repair.id)
+                next(s for s in staged.values() if s.relpath == relpath).repair_ids.append(
+                    repair.id
+                )
             applied.append(repair)
             continue
         try:
@@ -334,7 +344,9 @@ def apply_code_patches(
     return changeset
 
 
-def _new_changeset(project: Path, run_dir: Path, changeset_id: str | None, dry_run: bool) -> ChangeSet:
+def _new_changeset(
+    project: Path, run_dir: Path, changeset_id: str | None, dry_run: bool
+) -> ChangeSet:
     changeset_id = changeset_id or new_changeset_id()
     directory = run_dir / "backups" / changeset_id
     if not dry_run and (directory / CHANGESET_FILE).exists():
@@ -342,7 +354,9 @@ def _new_changeset(project: Path, run_dir: Path, changeset_id: str | None, dry_r
             f"{directory}: change set {changeset_id} already exists",
             hint="use a new change set id for each apply step, or pass the cycle's change set as into",
         )
-    return ChangeSet(id=changeset_id, project_dir=str(project), directory=str(directory), dry_run=dry_run)
+    return ChangeSet(
+        id=changeset_id, project_dir=str(project), directory=str(directory), dry_run=dry_run
+    )
 
 
 def _stage(repair: Repair, project: Path, staged: dict[Path, _Staged], taken: set[Path]) -> None:
@@ -353,14 +367,20 @@ def _stage(repair: Repair, project: Path, staged: dict[Path, _Staged], taken: se
         path = _inside_project(project, file_patch.path)
         if path in taken:
             raise PatchRejected("patch.reject.changed_in_changeset", path=file_patch.path)
-        item = results[path][0] if path in results else staged.get(path) or _read(path, file_patch.path)
+        item = (
+            results[path][0]
+            if path in results
+            else staged.get(path) or _read(path, file_patch.path)
+        )
         current = results[path][1] if path in results else item.text
         patched = apply_file_patch(current, file_patch)
         if path.suffix == ".py":
             try:
                 compile(patched, file_patch.path, "exec")
             except SyntaxError as error:
-                raise PatchRejected("patch.reject.compile", path=file_patch.path, detail=str(error)) from error
+                raise PatchRejected(
+                    "patch.reject.compile", path=file_patch.path, detail=str(error)
+                ) from error
         results[path] = (item, patched)
 
     diffs = []

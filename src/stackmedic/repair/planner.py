@@ -211,16 +211,11 @@ class _Planner:
             raise _Rejected(self.t("repair.reject.code_changes"))
         files, added, removed = _patch_summary(repair.patch)
         repair.files = files
-        return self.join(
-            [
-                self.t(
-                    "repair.prediction.patch",
-                    files=", ".join(files) or "?",
-                    added=added,
-                    removed=removed,
-                ),
-                self.t("repair.note.patch_not_applied"),
-            ]
+        return self.t(
+            "repair.prediction.patch",
+            files=", ".join(files) or "?",
+            added=added,
+            removed=removed,
         )
 
     def _plan_edit(self, repair: Repair, edit: ComposeEdit) -> str:
