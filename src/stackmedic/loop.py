@@ -293,10 +293,8 @@ def _run_cycle(
             repair.reason = state.rolled_back[key]
     cycle.repairs = repairs
     planned = [r for r in repairs if r.status == RepairStatus.PLANNED]
-    for repair in repairs:
-        say("repair", status=repair.status.value, title=repair_title(repair, options.lang),
-            detail=repair.reason or repair.prediction)
     if not planned:
+        _say_repairs(repairs, options.lang, say)
         phase.add_note("report.note.no_safe_repair")
         phase.finished_at = utc_now()
         cycle.verdict = verdict_of(state.checks)
@@ -311,6 +309,9 @@ def _run_cycle(
         applied = [r for r in repairs if r.status == RepairStatus.APPLIED]
         if applied and not options.dry_run:
             state.pending = _Pending(changeset, applied, cycle)
+    # Reported after writing, so each line gives the final status (applied,
+    # or rejected when the file refused the edit).
+    _say_repairs(repairs, options.lang, say)
     phase.calls += [f"edit {change.relpath}" for change in changeset.files]
     phase.finished_at = utc_now()
     if options.dry_run:
@@ -325,6 +326,12 @@ def _run_cycle(
         return False
 
     return _verify(project, engine, plan, options, record, cycle, state, say)
+
+
+def _say_repairs(repairs: list[Repair], lang: str, say: Notify) -> None:
+    for repair in repairs:
+        say("repair", status=repair.status.value, title=repair_title(repair, lang),
+            detail=repair.reason or repair.prediction)
 
 
 def _verify(
