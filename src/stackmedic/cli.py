@@ -29,6 +29,7 @@ from stackmedic.i18n import (
 )
 from stackmedic.model import RunRecord, Verdict, to_jsonable
 from stackmedic.progress import Progress
+from stackmedic.redact import redact_record
 from stackmedic.report.localize import finding_summary
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ logger = logging.getLogger("stackmedic")
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    sarif = "sarif"
 
 
 class ReportFormat(str, Enum):
@@ -197,45 +199,93 @@ def run(
 
 @app.command()
 def diagnose(
-    project_dir: ProjectDir,
+    project_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Directory of the compose project (not needed with --evidence).", show_default=False),
+    ] = None,
     file: ComposeFiles = None,
     project_name: ProjectName = None,
+    evidence_dir: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="Analyse a saved or hand-written evidence bundle; no engine needed."),
+    ] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     lang: LangOption = None,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Collect evidence and analyse it; change nothing. Exits 1 when findings exist."""
+    """Collect evidence (or load a bundle) and analyse it; change nothing. Exits 1 when findings exist."""
     apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.analysis import analyse
+
+    if evidence_dir is not None:
+        from stackmedic.evidence.bundle import load_bundle
+
+        evidence = load_bundle(evidence_dir)
+    elif project_dir is not None:
+        evidence = _collect_live(project_dir, file, project_name)
+    else:
+        raise StackmedicError("give a PROJECT_DIR or --evidence BUNDLE_DIR",
+                              hint="stackmedic diagnose --help")
+    result = analyse(evidence)
+    warnings = result.warnings + evidence.warnings
+
+    if output_format == OutputFormat.json:
+        payload = {
+            "schema": "stackmedic.diagnosis/v1",
+            "project": evidence.project_name,
+            "collected_at": evidence.collected_at,
+            "containers": len(evidence.containers),
+            "missing_evidence": evidence.missing_evidence,
+            "findings": [to_jsonable(asdict(f)) for f in result.findings],
+            "warnings": warnings,
+        }
+        typer.echo(json.dumps(redact_record(payload), indent=2, ensure_ascii=False))
+    elif output_format == OutputFormat.sarif:
+        from stackmedic.report.sarif import render_sarif
+
+        typer.echo(render_sarif(result.findings, __version__, evidence.project_dir, warnings))
+    else:
+        _print_findings(result.findings, len(evidence.containers))
+        for warning in warnings:
+            state.error_console.print(f"[yellow]{escape(t('cli.warning', text=warning))}[/yellow]")
+    raise typer.Exit(int(ExitCode.PROBLEMS_REMAIN if result.findings else ExitCode.HEALTHY))
+
+
+@app.command()
+def collect(
+    project_dir: ProjectDir,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the evidence bundle to.")],
+    file: ComposeFiles = None,
+    project_name: ProjectName = None,
+    lang: LangOption = None,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Save the project's evidence as a bundle folder (secrets masked), to analyse later or share."""
+    apply_common_options(lang, verbose, quiet, debug)
+    from stackmedic.evidence.bundle import save_bundle
+
+    evidence = _collect_live(project_dir, file, project_name)
+    save_bundle(evidence, output)
+    state.console.print(t("cli.collect.saved", path=str(output), containers=len(evidence.containers)))
+
+
+def _collect_live(project_dir: Path, file: list[str] | None, project_name: str | None) -> Any:
     from stackmedic.engine import ComposeProject, DockerEngine
-    from stackmedic.evidence.collect import collect
+    from stackmedic.evidence.collect import collect as collect_evidence
 
     engine = DockerEngine.connect()
     project = ComposeProject.open(project_dir, file, project_name)
-    evidence = collect(project, engine)
+    evidence = collect_evidence(project, engine)
     if not evidence.containers:
         raise StackmedicError(
             f"no containers found for compose project {project.name!r}",
             hint="bring the stack up first, or pass its project name with -p",
         )
-    result = analyse(evidence)
-    if output_format == OutputFormat.json:
-        payload = {
-            "schema": "stackmedic.diagnosis/v1",
-            "project": project.name,
-            "collected_at": evidence.collected_at,
-            "containers": len(evidence.containers),
-            "findings": [to_jsonable(asdict(f)) for f in result.findings],
-            "warnings": result.warnings + evidence.warnings,
-        }
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        _print_findings(result.findings, len(evidence.containers))
-        for warning in result.warnings + evidence.warnings:
-            state.error_console.print(f"[yellow]{escape(t('cli.warning', text=warning))}[/yellow]")
-    raise typer.Exit(int(ExitCode.PROBLEMS_REMAIN if result.findings else ExitCode.HEALTHY))
+    return evidence
 
 
 @app.command()
@@ -281,6 +331,15 @@ def rollback(
 def _print_findings(findings: list[Any], containers: int) -> None:
     if not findings:
         state.console.print(t("cli.diagnose.none", containers=containers))
+        return
+    if not state.console.is_terminal:
+        # Off a terminal (a pipe, a CI log) one finding is one line, for grep.
+        state.console.print(t("cli.diagnose.title", count=len(findings), containers=containers))
+        for finding in findings:
+            indent = "  ↳ " if finding.caused_by else ""
+            location = f" [{finding.location}]" if finding.location else ""
+            state.console.print(escape(f"{indent}{finding.code} {finding.service} "
+                                       f"({finding.confidence:.2f}) {finding_summary(finding, state.lang)}{location}"))
         return
     table = Table(title=t("cli.diagnose.title", count=len(findings), containers=containers))
     for column in ("code", "service", "confidence", "summary", "location"):

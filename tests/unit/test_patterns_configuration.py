@@ -502,3 +502,140 @@ def test_listening_line_is_not_a_port_conflict() -> None:
         {"api": {}}, [container("p-api-1", "api", lines=logs("Listening on port 8080"))]
     )
     assert run(PortAlreadyAllocated(), built) == []
+
+
+# --- variables guarded by the shell --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/entrypoint.sh: line 4: API_TOKEN: parameter null or not set",
+        "/entrypoint.sh: 4: API_TOKEN: parameter not set",
+    ],
+)
+def test_shell_parameter_check_reports_missing_variable(line: str) -> None:
+    built = evidence({"exporter": {}}, [container("p-exporter-1", "exporter", lines=logs(line))])
+    [finding] = run(MissingEnv(), built)
+
+    assert finding.facts["variable"] == "API_TOKEN"
+    assert finding.repairs == []
+
+
+def test_shell_check_of_a_set_variable_is_ignored() -> None:
+    built = evidence(
+        {"exporter": {"environment": {"API_TOKEN": "x"}}},
+        [container("p-exporter-1", "exporter", lines=logs("API_TOKEN: parameter null or not set"))],
+    )
+
+    assert run(MissingEnv(), built) == []
+
+
+# --- BIND_LOCALHOST from the compose environment --------------------------------------------
+
+
+def test_loopback_bind_variable_in_compose_is_set_to_all_interfaces() -> None:
+    built = evidence(
+        {"web": {"environment": {"FLASK_RUN_HOST": "127.0.0.1"}, "ports": ["5000:5000"]}},
+        [container("p-web-1", "web", lines=logs(" * Running on http://127.0.0.1:5000"))],
+    )
+    [finding] = run(BindLocalhost(), built)
+
+    assert finding.repairs[0].edit.params == {"name": "FLASK_RUN_HOST", "value": "0.0.0.0"}
+
+
+def test_host_port_variable_keeps_its_port() -> None:
+    built = evidence(
+        {"api": {"environment": {"BIND_ADDRESS": "localhost:8000"}, "ports": ["8000:8000"]}},
+        [container("p-api-1", "api", lines=logs("Listening on localhost:8000"))],
+    )
+    [finding] = run(BindLocalhost(), built)
+
+    assert finding.repairs[0].edit.params == {"name": "BIND_ADDRESS", "value": "0.0.0.0:8000"}
+
+
+def test_client_refused_in_logs_counts_as_client() -> None:
+    built = evidence(
+        {"api": {}, "proxy": {}},
+        [
+            container("p-api-1", "api", lines=logs("Uvicorn running on http://127.0.0.1:8000")),
+            container(
+                "p-proxy-1",
+                "proxy",
+                lines=logs(
+                    'connect() failed (111: Connection refused), upstream: "http://api:8000/"'
+                ),
+            ),
+        ],
+    )
+    [finding] = run(BindLocalhost(), built)
+
+    assert finding.facts["clients"] == ["proxy"]
+
+
+# --- ports published twice ------------------------------------------------------------------
+
+
+def test_two_services_publishing_one_port_blames_the_one_that_did_not_start() -> None:
+    built = evidence(
+        {
+            "admin": {"ports": [{"target": 80, "published": "8080", "protocol": "tcp"}]},
+            "api": {"ports": ["8080:8080"]},
+        },
+        [container("p-admin-1", "admin", state="created"), container("p-api-1", "api")],
+    )
+    [finding] = run(PortAlreadyAllocated(), built)
+
+    assert finding.service == "admin"
+    assert finding.facts["scope"] == "compose"
+    assert finding.facts["other_service"] == "api"
+    assert finding.facts["port"] == "8080"
+
+
+@pytest.mark.parametrize(
+    "ports",
+    [
+        # Different host ports.
+        ({"a": {"ports": ["8080:80"]}, "b": {"ports": ["8081:80"]}}),
+        # Same container port, nothing published.
+        ({"a": {"ports": ["80"]}, "b": {"ports": ["80"]}}),
+        # One TCP, one UDP.
+        ({"a": {"ports": ["53:53/udp"]}, "b": {"ports": ["53:53/tcp"]}}),
+    ],
+)
+def test_distinct_publications_must_not_match(ports: dict[str, Any]) -> None:
+    assert run(PortAlreadyAllocated(), evidence(ports)) == []
+
+
+def test_privileged_port_bind_is_not_a_taken_port() -> None:
+    # errno 13: an unprivileged user may not bind port 80; nothing else holds it.
+    built = evidence(
+        {"web": {}},
+        [
+            container(
+                "p-web-1",
+                "web",
+                lines=logs("nginx: [emerg] bind() to 0.0.0.0:80 failed (13: Permission denied)"),
+            )
+        ],
+    )
+
+    assert run(PortAlreadyAllocated(), built) == []
+
+
+def test_nginx_address_in_use_is_a_taken_port() -> None:
+    built = evidence(
+        {"web": {}},
+        [
+            container(
+                "p-web-1",
+                "web",
+                lines=logs(
+                    "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"
+                ),
+            )
+        ],
+    )
+    [finding] = run(PortAlreadyAllocated(), built)
+
+    assert finding.facts["scope"] == "container"

@@ -12,6 +12,7 @@ from stackmedic.evidence.model import SourceFile
 from stackmedic.model import Fixability
 from stackmedic.patterns.healthcheck import (
     HealthcheckMisconfigured,
+    HealthcheckTimeout,
     format_duration,
     vacuous_reason,
 )
@@ -328,3 +329,147 @@ def test_service_without_health_check_is_not_reported() -> None:
 )
 def test_format_duration_writes_compose_durations(seconds: float | None, text: str) -> None:
     assert format_duration(seconds, "30s") == text
+
+
+# --- probes corrected in place -------------------------------------------------------
+
+
+def test_wrong_port_probe_keeps_program_and_path() -> None:
+    test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/api/health"]
+    built = evidence(
+        {"web": {"image": "shop-ssr", "healthcheck": compose_check(test)}},
+        [
+            container(
+                "p-web-1",
+                "web",
+                health="unhealthy",
+                lines=logs("Storefront ready: listening on http://0.0.0.0:3000"),
+                health_log=[
+                    probe(1, "wget: can't connect to remote host (127.0.0.1): Connection refused")
+                ],
+            )
+        ],
+    )
+    [finding] = run(HealthcheckMisconfigured(), built)
+
+    assert finding.facts["kind"] == "unserved_port"
+    assert finding.repairs[0].edit.params["test"] == [
+        "CMD",
+        "wget",
+        "-q",
+        "-O",
+        "/dev/null",
+        "http://127.0.0.1:3000/api/health",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "program"),
+    [("node:20-slim", "node"), ("alpine-app:1", None)],
+)
+def test_missing_curl_is_replaced_by_program_of_the_image(image: str, program: str | None) -> None:
+    built = evidence(
+        {
+            "web": {
+                "image": image,
+                "healthcheck": compose_check("curl -f http://localhost:3000/healthz"),
+            }
+        },
+        [
+            container(
+                "p-web-1",
+                "web",
+                image=image,
+                health="unhealthy",
+                health_log=[probe(127, "/bin/sh: 1: curl: not found")],
+            )
+        ],
+    )
+    [finding] = run(HealthcheckMisconfigured(), built)
+    test = finding.repairs[0].edit.params["test"]
+
+    assert "http://localhost:3000/healthz" in " ".join(test)
+    if program == "node":
+        assert test[:3] == ["CMD", "node", "-e"]
+    else:
+        assert test[:2] == ["CMD", "wget"]
+
+
+def test_latest_passing_probe_clears_earlier_failures() -> None:
+    built = evidence(
+        {"web": {"healthcheck": compose_check("curl -f http://localhost:8080/")}},
+        [
+            container(
+                "p-web-1",
+                "web",
+                health="healthy",
+                health_log=[probe(7, "curl: (7) Failed to connect", 10.0), probe(0, "ok", 20.0)],
+            )
+        ],
+    )
+
+    assert run(HealthcheckMisconfigured(), built) == []
+
+
+# --- HEALTHCHECK_TIMEOUT ---------------------------------------------------------------
+
+TIMED_OUT = "Health check exceeded timeout (1s)"
+
+
+def timeout_evidence(timeout: str, outputs: list[tuple[int, str]]) -> Any:
+    check = {
+        "test": ["CMD-SHELL", "curl -fs http://localhost:9000/ready"],
+        "interval": "5s",
+        "timeout": timeout,
+        "retries": 3,
+    }
+    return evidence(
+        {"search": {"healthcheck": check}},
+        [
+            container(
+                "p-search-1",
+                "search",
+                health="unhealthy",
+                health_log=[probe(code, out, 10.0 * n) for n, (code, out) in enumerate(outputs)],
+            )
+        ],
+    )
+
+
+def test_flapping_timeouts_raise_the_timeout() -> None:
+    built = timeout_evidence("1s", [(0, "ok"), (-1, TIMED_OUT), (-1, TIMED_OUT), (0, "ok")])
+    [finding] = run(HealthcheckTimeout(), built)
+
+    assert (finding.facts["timed_out"], finding.facts["passed"]) == (2, 2)
+    params = finding.repairs[0].edit.params
+    assert params["timeout"] == "5s"
+    assert params["interval"] == "5s"
+    assert params["test"] == ["CMD-SHELL", "curl -fs http://localhost:9000/ready"]
+
+
+def test_long_timeout_is_tripled_and_interval_follows() -> None:
+    built = timeout_evidence("4s", [(0, "ok"), (-1, "Health check exceeded timeout (4s)")])
+    params = run(HealthcheckTimeout(), built)[0].repairs[0].edit.params
+
+    assert (params["timeout"], params["interval"]) == ("12s", "12s")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "outputs", "reason"),
+    [
+        # Every probe times out with a generous timeout: the service does not answer.
+        ("10s", [(-1, "Health check exceeded timeout (10s)")] * 3, "unresponsive"),
+        # No timeout at all.
+        ("1s", [(7, "curl: (7) Failed to connect")], "other failure"),
+    ],
+)
+def test_healthcheck_timeout_must_not_match(
+    timeout: str, outputs: list[tuple[int, str]], reason: str
+) -> None:
+    assert run(HealthcheckTimeout(), timeout_evidence(timeout, outputs)) == [], reason
+
+
+def test_timed_out_probes_are_not_called_misconfigured() -> None:
+    built = timeout_evidence("1s", [(-1, TIMED_OUT)])
+
+    assert run(HealthcheckMisconfigured(), built) == []

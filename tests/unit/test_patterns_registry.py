@@ -23,7 +23,7 @@ from stackmedic.evidence.facts import SourceFacts
 from stackmedic.evidence.model import Evidence, SourceFile
 from stackmedic.i18n import catalogue
 from stackmedic.model import Category, Finding
-from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns.base import EVIDENCE_KINDS, AnalysisContext
 from stackmedic.patterns.registry import ALL_PATTERNS, pattern_by_code, run_patterns
 
 CODES = [pattern.code for pattern in ALL_PATTERNS]
@@ -201,12 +201,76 @@ def _state(**fields: object) -> Callable[[], tuple[Evidence, SourceFacts]]:
 
 
 def _log(line: str) -> Callable[[], tuple[Evidence, SourceFacts]]:
+    """Evidence where service `a` logs `line`; `db` exists beside it."""
+
     def build() -> tuple[Evidence, SourceFacts]:
         return evidence(
             {"a": {}, "db": {}}, [container("p-a-1", "a", lines=logs(line))]
         ), SourceFacts()
 
     return build
+
+
+def _service_log(
+    services: dict[str, dict[str, object]], service: str, *lines: str, **fields: object
+) -> Callable[[], tuple[Evidence, SourceFacts]]:
+    def build() -> tuple[Evidence, SourceFacts]:
+        built = evidence(
+            services, [container(f"p-{service}-1", service, lines=logs(*lines), **fields)]
+        )
+        return built, SourceFacts()
+
+    return build
+
+
+def _compose_unset() -> tuple[Evidence, SourceFacts]:
+    built = evidence({"db": {"environment": {"POSTGRES_PASSWORD": ""}}})
+    built.compose_texts = {
+        f"{PROJECT_DIR}/compose.yaml": "services:\n  db:\n    environment:\n"
+        "      POSTGRES_PASSWORD: ${DB_PASSWORD}\n"
+    }
+    return built, SourceFacts()
+
+
+def _slow_start() -> tuple[Evidence, SourceFacts]:
+    check = {
+        "test": ["CMD", "curl", "-f", "http://localhost:8080/"],
+        "interval": "5s",
+        "retries": 3,
+    }
+    lines = logs((0.0, "Starting"), (95.0, "Started App in 95.0 seconds"))
+    built = evidence(
+        {"app": {"healthcheck": check}},
+        [
+            container(
+                "p-app-1",
+                "app",
+                health="unhealthy",
+                lines=lines,
+                health_log=[probe(7, "curl: (7) Failed to connect", 20.0)],
+            )
+        ],
+    )
+    return built, SourceFacts()
+
+
+def _timeout() -> tuple[Evidence, SourceFacts]:
+    check = {"test": ["CMD", "curl", "-f", "http://localhost:8080/"], "timeout": "1s"}
+    built = evidence(
+        {"app": {"healthcheck": check}},
+        [
+            container(
+                "p-app-1",
+                "app",
+                health="unhealthy",
+                health_log=[probe(-1, "Health check exceeded timeout (1s)")],
+            )
+        ],
+    )
+    return built, SourceFacts()
+
+
+_DB = {"image": "postgres:16", "environment": {"POSTGRES_USER": "app", "POSTGRES_DB": "app"}}
 
 
 TRIGGERS: dict[str, Callable[[], tuple[Evidence, SourceFacts]]] = {
@@ -229,6 +293,75 @@ TRIGGERS: dict[str, Callable[[], tuple[Evidence, SourceFacts]]] = {
     "CRASH_EXIT": _state(state="exited", exit_code=2),
     "CONNECTION_REFUSED": _log("could not connect to server: Connection refused to db:5432"),
     "PERMISSION_DENIED": _log("PermissionError: [Errno 13] Permission denied: '/data/x'"),
+    "COMPOSE_VARIABLE_UNSET": _compose_unset,
+    "CONFIG_FILE_NOT_FOUND": _log(
+        "FileNotFoundError: [Errno 2] No such file or directory: '/app/config.yaml'"
+    ),
+    "HOST_NOT_RESOLVED": _service_log(
+        {"api": {}, "db": {}}, "api", 'could not translate host name "postgres" to address'
+    ),
+    "LOCALHOST_PEER": _service_log(
+        {"api": {}, "db": {"image": "postgres:16"}}, "api", "connect ECONNREFUSED 127.0.0.1:5432"
+    ),
+    "PORT_NOT_LISTENING": lambda: (
+        evidence(
+            {"api": {}, "cache": {"image": "redis:7"}},
+            [
+                container("p-api-1", "api", lines=logs("Error 111 connecting to cache:6380.")),
+                container("p-cache-1", "cache"),
+            ],
+        ),
+        SourceFacts(),
+    ),
+    "TLS_CERTIFICATE_ERROR": _log("x509: certificate signed by unknown authority"),
+    "SLOW_START": _slow_start,
+    "HEALTHCHECK_TIMEOUT": _timeout,
+    "ENTRYPOINT_NOT_EXECUTABLE": _log("exec /docker-entrypoint.sh: permission denied"),
+    "BIND_MOUNT_SOURCE_MISSING": _service_log(
+        {"web": {"volumes": ["./nginx.conf:/etc/nginx/nginx.conf:ro"]}},
+        "web",
+        'pread() "/etc/nginx/nginx.conf" failed (21: Is a directory)',
+    ),
+    "DISK_FULL": _log("OSError: [Errno 28] No space left on device"),
+    "NODE_MODULE_NOT_FOUND": _log("Error: Cannot find module 'express'"),
+    "NODE_EXCEPTION": _service_log(
+        {"a": {}},
+        "a",
+        "TypeError: Cannot read properties of undefined (reading 'id')",
+        "    at handler (/app/server.js:12:9)",
+    ),
+    "JAVA_EXCEPTION": _service_log(
+        {"a": {}},
+        "a",
+        'Exception in thread "main" java.lang.IllegalStateException: no config',
+        "\tat com.example.App.main(App.java:10)",
+    ),
+    "GO_PANIC": _service_log(
+        {"a": {}},
+        "a",
+        "panic: runtime error: index out of range [3] with length 3",
+        "",
+        "goroutine 1 [running]:",
+        "main.main()",
+        "\t/src/main.go:12 +0x1d",
+    ),
+    "DB_AUTH_FAILED": _service_log(
+        {"api": {}, "db": _DB}, "api", 'FATAL:  password authentication failed for user "app"'
+    ),
+    "DATABASE_MISSING": _service_log(
+        {"api": {}, "db": _DB}, "api", 'FATAL:  database "orders" does not exist'
+    ),
+    "TABLE_MISSING": _log('psycopg2.errors.UndefinedTable: relation "users" does not exist'),
+    "REDIS_AUTH_FAILED": _log(
+        "redis.exceptions.AuthenticationError: NOAUTH Authentication required."
+    ),
+    "DATA_DIR_INCOMPATIBLE": _service_log(
+        {"db": _DB},
+        "db",
+        "FATAL:  database files are incompatible with server",
+        "DETAIL:  The data directory was initialized by PostgreSQL version 13, which is not"
+        " compatible with this version 16.2.",
+    ),
 }
 
 
@@ -272,3 +405,57 @@ def test_all_patterns_on_empty_evidence_find_nothing() -> None:
     findings, warnings = run_patterns(context(empty))
     assert findings == []
     assert warnings == []
+
+
+@pytest.mark.parametrize("pattern", ALL_PATTERNS, ids=CODES)
+def test_pattern_declares_the_evidence_kinds_it_reads(pattern: object) -> None:
+    reads = pattern.reads
+    assert isinstance(reads, frozenset)
+    assert reads
+    assert reads <= set(EVIDENCE_KINDS)
+
+
+def test_registry_covers_every_family_of_faults() -> None:
+    families = {
+        "configuration": {
+            "MISSING_ENV",
+            "COMPOSE_VARIABLE_UNSET",
+            "CONFIG_FILE_NOT_FOUND",
+            "HOST_NOT_RESOLVED",
+            "LOCALHOST_PEER",
+            "BIND_LOCALHOST",
+            "PORT_ALREADY_ALLOCATED",
+            "PORT_NOT_LISTENING",
+        },
+        "startup": {"DEPENDENCY_NOT_READY", "STARTUP_HANG", "SLOW_START", "RESTART_LOOP"},
+        "healthcheck": {"HEALTHCHECK_MISCONFIGURED", "HEALTHCHECK_TIMEOUT"},
+        "runtime": {
+            "OOM_KILLED",
+            "SIGNAL_KILLED",
+            "EXEC_FORMAT_ERROR",
+            "ENTRYPOINT_CRLF",
+            "ENTRYPOINT_NOT_EXECUTABLE",
+            "PERMISSION_DENIED",
+            "BIND_MOUNT_SOURCE_MISSING",
+            "DISK_FULL",
+            "TLS_CERTIFICATE_ERROR",
+        },
+        "application": {
+            "PYTHON_EXCEPTION",
+            "KEY_ERROR",
+            "MISSING_ATTRIBUTE",
+            "MODULE_NOT_FOUND",
+            "NODE_MODULE_NOT_FOUND",
+            "NODE_EXCEPTION",
+            "JAVA_EXCEPTION",
+            "GO_PANIC",
+            "DB_AUTH_FAILED",
+            "DATABASE_MISSING",
+            "DATA_DIR_INCOMPATIBLE",
+            "TABLE_MISSING",
+            "REDIS_AUTH_FAILED",
+            "CONNECTION_REFUSED",
+        },
+    }
+    for family, codes in families.items():
+        assert codes <= set(CODES), f"{family}: {codes - set(CODES)}"

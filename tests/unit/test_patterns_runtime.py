@@ -307,3 +307,120 @@ def test_permission_denied_without_path_is_not_reported() -> None:
         ],
     )
     assert run(PermissionDenied(), built) == []
+
+
+# --- signals other than SIGKILL ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "signal"),
+    [(139, "SIGSEGV"), (134, "SIGABRT"), (135, "SIGBUS"), (132, "SIGILL")],
+)
+def test_signal_exit_codes_are_signal_kills_not_crashes(exit_code: int, signal: str) -> None:
+    built = evidence(
+        {"ocr": {}},
+        [
+            container(
+                "p-ocr-1",
+                "ocr",
+                state="exited",
+                exit_code=exit_code,
+                lines=logs("Fatal Python error: Segmentation fault"),
+            )
+        ],
+    )
+    [finding] = run(SignalKilled(), built)
+
+    assert finding.facts["signal"] == signal
+    assert finding.confidence >= 0.8
+    assert run(CrashExit(), built) == []
+
+
+def test_heap_exhaustion_is_named_in_the_advice() -> None:
+    built = evidence(
+        {"web": {}},
+        [
+            container(
+                "p-web-1",
+                "web",
+                state="exited",
+                exit_code=134,
+                lines=logs(
+                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"
+                ),
+            )
+        ],
+    )
+    [finding] = run(SignalKilled(), built)
+
+    assert finding.facts["heap_exhausted"] is True
+    assert "max-old-space-size" in finding.recommendation
+
+
+@pytest.mark.parametrize("exit_code", [143, 130, 0])
+def test_stops_and_clean_exits_are_no_failure(exit_code: int) -> None:
+    built = evidence({"w": {}}, [container("p-w-1", "w", state="exited", exit_code=exit_code)])
+
+    assert run(SignalKilled(), built) == []
+    assert run(CrashExit(), built) == []
+
+
+# --- failed connections of every kind -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "target"),
+    [
+        (
+            "pika.exceptions.AMQPConnectionError: Connection to rabbitmq:5672 failed",
+            "rabbitmq:5672",
+        ),
+        (
+            "redis.exceptions.ConnectionError: Error 111 connecting to redis:6379. Connection refused.",
+            "redis:6379",
+        ),
+        # The engine's DNS answers only for running containers: the db service is down.
+        ('could not translate host name "db" to address: Name or service not known', "db"),
+    ],
+)
+def test_broker_cache_and_down_service_failures_are_refusals(line: str, target: str) -> None:
+    built = evidence(
+        {"api": {}, "db": {}, "redis": {}, "rabbitmq": {}},
+        [container("p-api-1", "api", lines=logs(line))],
+    )
+    [finding] = run(ConnectionRefused(), built)
+
+    assert finding.facts["target"] == target
+
+
+def test_unresolved_name_outside_the_project_is_not_a_refusal() -> None:
+    built = evidence(
+        {"api": {}}, [container("p-api-1", "api", lines=logs("getaddrinfo ENOTFOUND mongo"))]
+    )
+
+    assert run(ConnectionRefused(), built) == []
+
+
+# --- permission problems on data directories -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "path"),
+    [
+        ("mkdir: cannot create directory '/data/uploads': Permission denied", "/data/uploads"),
+        (
+            "chown: changing ownership of '/var/lib/mysql': Operation not permitted",
+            "/var/lib/mysql",
+        ),
+        (
+            'initdb: error: could not change permissions of directory "/var/lib/postgresql/data": Operation not permitted',
+            "/var/lib/postgresql/data",
+        ),
+    ],
+)
+def test_data_directory_permission_messages(line: str, path: str) -> None:
+    assert denied_path(line) == path
+
+
+def test_program_permission_is_left_to_entrypoint_pattern() -> None:
+    assert denied_path("exec /docker-entrypoint.sh: permission denied") is None

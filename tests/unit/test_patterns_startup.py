@@ -1,4 +1,4 @@
-"""Startup patterns: STARTUP_HANG, DEPENDENCY_NOT_READY, EXEC_FORMAT_ERROR, ENTRYPOINT_CRLF."""
+"""Startup patterns: STARTUP_HANG, DEPENDENCY_NOT_READY, SLOW_START, EXEC_FORMAT_ERROR, ENTRYPOINT_*."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from stackmedic.model import Category, Fixability
 from stackmedic.patterns.startup import (
     DependencyNotReady,
     EntrypointCrlf,
+    EntrypointNotExecutable,
     ExecFormatError,
+    SlowStart,
     StartupHang,
 )
 
@@ -80,9 +82,22 @@ def test_hang_cites_failing_health_probe() -> None:
 
 
 def test_quiet_unchecked_container_hangs() -> None:
-    built = evidence({"worker": {}}, [worker("p-worker-1", health=None)], collected_after=120.0)
+    built = evidence(
+        {"worker": {"build": {"context": PROJECT_DIR}}},
+        [worker("p-worker-1", health=None)],
+        collected_after=120.0,
+    )
     [finding] = run(StartupHang(), built)
     assert finding.facts["health"] == "running"
+
+
+def test_quiet_third_party_container_is_idle() -> None:
+    # Without a health check, silence counts only for services built from source.
+    built = evidence(
+        {"worker": {"image": "etcd"}}, [worker("p-worker-1", health=None)], collected_after=120.0
+    )
+
+    assert run(StartupHang(), built) == []
 
 
 @pytest.mark.parametrize(
@@ -430,3 +445,282 @@ def test_hang_located_at_blocking_receive() -> None:
     assert "recv_multipart() after connecting to tcp://broker:5555" in finding.recommendation
     cited = [(ref.origin, ref.line) for ref in finding.evidence if ref.kind == "source"]
     assert cited == [("w.py", 16), ("w.py", 8), ("w.py", 10), ("w.py", 12)]
+
+
+# --- DEPENDENCY_NOT_READY without a health check -------------------------------------
+
+PG_ONLY = {"image": "postgres:16", "environment": {"POSTGRES_USER": "shop"}}
+
+
+def refused_before_ready(db_state: str = "running", ready_after: float = 4.0) -> Any:
+    return evidence(
+        {"db": PG_ONLY, "api": {"depends_on": ["db"]}},
+        [
+            container(
+                "p-api-1",
+                "api",
+                state="exited",
+                exit_code=1,
+                lines=logs(
+                    (
+                        1.0,
+                        "psycopg2.OperationalError: could not connect to server: Connection refused",
+                    ),
+                    '\tIs the server running on host "db" (172.20.0.2) and accepting',
+                    "\tTCP/IP connections on port 5432?",
+                ),
+            ),
+            container(
+                "p-db-1",
+                "db",
+                state=db_state,
+                lines=logs((ready_after, "database system is ready to accept connections")),
+            ),
+        ],
+    )
+
+
+def test_refusal_before_dependency_ready_proposes_readiness_check() -> None:
+    [finding] = run(DependencyNotReady(), refused_before_ready())
+
+    assert finding.facts["dependencies"] == ["db"]
+    assert finding.facts["without_healthcheck"] == ["db"]
+    assert finding.confidence >= 0.85
+    check, wait = finding.repairs
+    assert check.edit is not None and check.edit.action == "set_healthcheck"
+    assert check.edit.service == "db"
+    assert check.edit.params["test"] == ["CMD", "pg_isready", "-U", "shop", "-d", "shop"]
+    assert wait.edit is not None
+    assert wait.edit.params == {"conditions": {"db": "service_healthy"}}
+
+
+def test_dependency_missing_from_depends_on_is_added() -> None:
+    built = evidence(
+        {"cache": {"image": "redis:7"}, "api": {}},
+        [
+            container(
+                "p-api-1",
+                "api",
+                lines=logs((0.5, "Error 111 connecting to cache:6379. Connection refused.")),
+            ),
+            container("p-cache-1", "cache", lines=logs((2.0, "Ready to accept connections tcp"))),
+        ],
+    )
+    [finding] = run(DependencyNotReady(), built)
+
+    assert finding.facts["not_listed"] == ["cache"]
+    assert finding.repairs[-1].edit.params == {"conditions": {"cache": "service_healthy"}}
+
+
+@pytest.mark.parametrize(
+    ("db_state", "ready_after", "reason"),
+    [
+        # Refusals after the database was ready are no start-order problem.
+        ("running", 0.5, "after ready"),
+        # A database that never came up is its own failure.
+        ("exited", None, "dependency down"),
+    ],
+)
+def test_refusals_not_about_start_order_must_not_match(
+    db_state: str, ready_after: float | None, reason: str
+) -> None:
+    built = refused_before_ready(db_state, ready_after if ready_after is not None else 0.0)
+    if ready_after is None:
+        built.containers[1].logs = []
+
+    assert run(DependencyNotReady(), built) == [], reason
+
+
+# --- SLOW_START -------------------------------------------------------------------------
+
+SLOW_CHECK = {
+    "test": ["CMD", "curl", "-fs", "http://localhost:8080/health"],
+    "interval": "10s",
+    "retries": 5,
+}
+
+
+def slow_service(*, ready: float, health: str = "healthy", probes: list | None = None) -> Any:
+    return evidence(
+        {
+            "orders": {"healthcheck": SLOW_CHECK},
+            "checkout": {"depends_on": {"orders": {"condition": "service_healthy"}}},
+        },
+        [
+            container(
+                "p-orders-1",
+                "orders",
+                health=health,
+                started_at=None,
+                lines=logs(
+                    (1.0, "Starting OrdersApplication"),
+                    (ready, "Tomcat started on port 8080 (http)"),
+                ),
+                health_log=probes
+                if probes is not None
+                else [probe(7, "curl: (7) Failed to connect", 40.0)],
+            ),
+            container("p-checkout-1", "checkout", state="created"),
+        ],
+    )
+
+
+def test_start_slower_than_health_budget_gets_longer_start_period() -> None:
+    [finding] = run(SlowStart(), slow_service(ready=96.0))
+
+    assert finding.facts["needed_seconds"] == 95.0
+    assert finding.facts["allowed_seconds"] == 50.0
+    [repair] = finding.repairs
+    assert repair.edit is not None
+    assert repair.edit.params["test"] == SLOW_CHECK["test"]
+    assert repair.edit.params["start_period"] == "2m30s"
+    assert repair.edit.params["interval"] == "10s"
+
+
+def test_spring_boot_total_start_time_is_used() -> None:
+    built = slow_service(ready=20.0)
+    built.containers[0].logs = logs(
+        (1.0, "x"), (99.0, "Started App in 94.8 seconds (process running for 97.1)")
+    )
+    [finding] = run(SlowStart(), built)
+
+    assert finding.facts["needed_seconds"] == 97.1
+
+
+@pytest.mark.parametrize(
+    ("ready", "probes", "reason"),
+    [
+        # Ready within start_period + interval x retries.
+        (30.0, None, "within budget"),
+        # Slow, but no probe failed and no dependent is stuck: nothing was harmed.
+        (96.0, [], "no harm"),
+    ],
+)
+def test_slow_start_must_not_match(ready: float, probes: list | None, reason: str) -> None:
+    built = slow_service(ready=ready, probes=probes)
+    if probes == []:
+        built.containers[1].state = "running"
+
+    assert run(SlowStart(), built) == [], reason
+
+
+def test_service_that_never_becomes_ready_is_not_slow() -> None:
+    built = slow_service(ready=96.0, health="unhealthy")
+    built.containers[0].logs = logs((1.0, "Starting OrdersApplication"))
+
+    assert run(SlowStart(), built) == []
+
+
+# --- ENTRYPOINT_NOT_EXECUTABLE -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        (
+            "error",
+            'OCI runtime create failed: runc create failed: unable to start container process: exec: "/app/start.sh": permission denied: unknown',
+        ),
+        ("log", "exec /app/start.sh: permission denied"),
+        ("log", "/bin/sh: 1: /app/start.sh: Permission denied"),
+    ],
+)
+def test_permission_denied_on_program_is_located_in_script(field: str, text: str) -> None:
+    fields: dict[str, Any] = {"state": "exited", "exit_code": 126}
+    if field == "error":
+        fields["error"] = text
+    else:
+        fields["lines"] = logs(text)
+    built = evidence(
+        {"api": {"entrypoint": ["/app/start.sh"]}},
+        [container("p-api-1", "api", **fields)],
+        [SourceFile("api", "start.sh", "#!/bin/sh\nexec node server.js\n", "/app/start.sh")],
+    )
+    [finding] = run(EntrypointNotExecutable(), built)
+
+    assert finding.facts["program"] == "/app/start.sh"
+    assert finding.location is not None
+    assert (finding.location.path, finding.location.line) == ("start.sh", 1)
+    assert "chmod +x" in finding.recommendation
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PermissionError: [Errno 13] Permission denied: '/data/app.db'",
+        "/docker-entrypoint.sh: line 3: /run/app.pid: Permission denied",
+    ],
+)
+def test_data_permission_errors_are_not_entrypoint_problems(line: str) -> None:
+    built = evidence({"api": {}}, [container("p-api-1", "api", lines=logs(line))])
+
+    assert run(EntrypointNotExecutable(), built) == []
+
+
+# --- STARTUP_HANG on idle servers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "lines", "reason"),
+    [
+        ("postgres:16", ["database system is ready to accept connections"], "known database image"),
+        (
+            "nginx:1.27",
+            ["/docker-entrypoint.sh: Configuration complete; ready for start up"],
+            "nginx ready",
+        ),
+        ("app", ["[INFO] Listening at: http://0.0.0.0:8000 (1)"], "gunicorn listening"),
+        (
+            "app",
+            ["sync: poll failed: x509: certificate signed by unknown authority"],
+            "reports a failure",
+        ),
+        ("app", ['172.19.0.1 - - "GET / HTTP/1.1" 200 12'], "serves requests"),
+    ],
+)
+def test_quiet_servers_are_not_hung(image: str, lines: list[str], reason: str) -> None:
+    built = evidence(
+        {"s": {"image": image}},
+        [container("p-s-1", "s", image=image, lines=logs(*lines))],
+        collected_after=600.0,
+    )
+
+    assert run(StartupHang(), built) == [], reason
+
+
+def test_bundle_container_without_log_file_is_not_hung() -> None:
+    from stackmedic.evidence.model import Provenance
+
+    built = evidence(
+        {"s": {}},
+        [
+            container(
+                "p-s-1",
+                "s",
+                started_at="2026-12-04T20:00:00Z",
+                provenance=[Provenance("bundle", "ps.txt:2")],
+            )
+        ],
+        collected_after=600.0,
+    )
+
+    assert run(StartupHang(), built) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/usr/bin/env: 'bash\\r': No such file or directory",
+        "/usr/bin/env: \u2018sh\\r\u2019: No such file or directory",
+    ],
+)
+def test_env_shebang_with_carriage_return_is_crlf(line: str) -> None:
+    built = evidence(
+        {"app": {}},
+        [container("p-app-1", "app", state="exited", exit_code=127, lines=logs(line))],
+        [SourceFile("app", "run.sh", "#!/usr/bin/env bash\r\necho hi\r\n")],
+    )
+    [finding] = run(EntrypointCrlf(), built)
+
+    assert finding.facts["script"] == "run.sh"
+    assert finding.facts["crlf"] is True

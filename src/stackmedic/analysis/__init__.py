@@ -2,8 +2,9 @@
 
 `analyse(evidence)` is the DIAGNOSE-02 step: it extracts facts from the
 collected source (unless given), keeps for each service only the facts of
-the files its command runs, runs every registered pattern, and orders the
-findings root cause first.
+the files its command runs, runs every registered pattern, lowers the
+confidence of findings whose pattern reads evidence the bundle lacks, and
+orders the findings root cause first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from stackmedic.evidence.model import Evidence
 from stackmedic.model import Finding
 
 logger = logging.getLogger(__name__)
+
+# Each kind of evidence a pattern reads but the evidence lacks multiplies its
+# findings' confidence by this factor: what was not seen could have contradicted them.
+MISSING_EVIDENCE_FACTOR = 0.8
 
 
 @dataclass
@@ -56,4 +61,31 @@ def analyse(evidence: Evidence, facts: SourceFacts | None = None) -> AnalysisRes
 
     findings, pattern_warnings = run_patterns(AnalysisContext(evidence, facts))
     warnings.extend(pattern_warnings)
+    discount_for_missing_evidence(findings, evidence)
     return AnalysisResult(order_findings(findings, evidence), facts, warnings)
+
+
+def discount_for_missing_evidence(findings: list[Finding], evidence: Evidence) -> None:
+    """Lower the confidence of findings whose pattern reads a kind of evidence that is missing.
+
+    The kinds missing are recorded in the finding's facts as `missing_evidence`.
+    """
+    missing = set(evidence.missing_evidence)
+    if not missing:
+        return
+    from stackmedic.patterns.registry import ALL_PATTERNS
+
+    reads = {pattern.code: pattern.reads for pattern in ALL_PATTERNS}
+    for finding in findings:
+        absent = sorted(reads.get(finding.code, frozenset()) & missing)
+        if not absent:
+            continue
+        finding.confidence = round(finding.confidence * MISSING_EVIDENCE_FACTOR ** len(absent), 2)
+        finding.facts["missing_evidence"] = absent
+        logger.debug(
+            "%s %s: confidence lowered to %.2f, missing %s",
+            finding.code,
+            finding.service,
+            finding.confidence,
+            ", ".join(absent),
+        )

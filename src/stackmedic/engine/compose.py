@@ -66,6 +66,7 @@ class ComposeProject:
     name: str = ""
     env: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    config_warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def open(
@@ -96,6 +97,12 @@ class ComposeProject:
     def config(self) -> dict[str, Any]:
         """Return the resolved configuration (`docker compose config --format json`)."""
         result = self._compose(["config", "--format", "json"], timeout=60, file_error=True)
+        # Compose prints interpolation problems (an unset variable defaulting
+        # to a blank string) as warnings on stderr and still succeeds.
+        self.config_warnings = [
+            line.strip() for line in result.stderr.splitlines()
+            if "WARN" in line or "level=warning" in line
+        ]
         try:
             return dict(json.loads(result.stdout))
         except json.JSONDecodeError as error:

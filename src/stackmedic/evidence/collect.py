@@ -61,6 +61,8 @@ def collect(
         compose_files=[str(path) for path in project.files],
         compose_config=config,
         provenance=[Provenance("compose-cli", config_call)],
+        warnings=list(project.config_warnings),
+        compose_texts={str(path): _read_text(path) for path in project.files},
     )
 
     listed = engine.project_containers(project.name)
@@ -193,6 +195,14 @@ def _relative(path: Path, project_dir: Path) -> str:
         return path.relative_to(project_dir).as_posix()
     except ValueError:
         return os.path.relpath(path, project_dir)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        logger.debug("cannot read %s: %s", path, error)
+        return ""
 
 
 def _env_to_dict(entries: list[str]) -> dict[str, str]:

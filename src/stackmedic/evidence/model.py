@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# The kinds of evidence a collection can lack; `Evidence.missing_evidence`
+# holds some of them and each pattern declares the ones it reads.
+EVIDENCE_KINDS = ("compose", "state", "health_log", "log", "source")
+
+
 def utc_now() -> str:
     """Return the current time as an ISO-8601 UTC string with milliseconds."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -112,6 +117,12 @@ class Evidence:
     collected_at: str = field(default_factory=utc_now)
     provenance: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The compose files as written, before interpolation, by path. Patterns
+    # compare them with `compose_config` (a `${X}` that resolved to "").
+    compose_texts: dict[str, str] = field(default_factory=dict)
+    # Kinds of evidence (EVIDENCE_KINDS) the collector could not provide, as
+    # with a hand-written bundle that has no ps.txt.
+    missing_evidence: list[str] = field(default_factory=list)
 
     @property
     def services(self) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from stackmedic.evidence.model import ContainerEvidence, LogLine
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability, SourceLocation
 from stackmedic.patterns import lookup
-from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns.base import LOG, SOURCE, AnalysisContext
 from stackmedic.patterns.common import (
     ERROR_LEVELS,
     containers_by_service,
@@ -23,6 +23,7 @@ from stackmedic.patterns.common import (
     source_ref,
 )
 from stackmedic.patterns.configuration import env_key_error_names
+from stackmedic.patterns.connections import failure_kind
 from stackmedic.patterns.tracebacks import (
     LoggedTraceback,
     project_frame,
@@ -67,7 +68,8 @@ class PythonException:
 
     Symptom: "Traceback (most recent call last):" followed by frames and
     `SomeError: message`. KeyError, AttributeError and missing modules have
-    their own patterns (KEY_ERROR, MISSING_ATTRIBUTE, MODULE_NOT_FOUND).
+    their own patterns (KEY_ERROR, MISSING_ATTRIBUTE, MODULE_NOT_FOUND), and
+    failed connections are left to the connection patterns.
 
     Remedy: fix the code at the innermost frame that belongs to the project.
     """
@@ -75,6 +77,7 @@ class PythonException:
     code: ClassVar[str] = "PYTHON_EXCEPTION"
     summary: ClassVar[str] = "A Python exception was raised in the service's code"
     category: ClassVar[Category] = Category.APPLICATION
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -103,6 +106,9 @@ class PythonException:
     def _has_own_pattern(traceback: LoggedTraceback) -> bool:
         kind = traceback.short_type
         message = traceback.message
+        # A failed connection is reported with its address by the connection patterns.
+        if failure_kind(f"{kind}: {message}") is not None:
+            return True
         return (
             kind == "KeyError"
             or (kind == "AttributeError" and "has no attribute" in message)
@@ -171,6 +177,7 @@ class KeyErrorPattern:
     code: ClassVar[str] = "KEY_ERROR"
     summary: ClassVar[str] = "The code reads a key that the data does not have"
     category: ClassVar[Category] = Category.APPLICATION
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -399,6 +406,7 @@ class MissingAttribute:
     code: ClassVar[str] = "MISSING_ATTRIBUTE"
     summary: ClassVar[str] = "The code uses an attribute that the class does not define"
     category: ClassVar[Category] = Category.APPLICATION
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -535,6 +543,7 @@ class ModuleNotFound:
     code: ClassVar[str] = "MODULE_NOT_FOUND"
     summary: ClassVar[str] = "A Python module the code imports is missing from the image"
     category: ClassVar[Category] = Category.APPLICATION
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []

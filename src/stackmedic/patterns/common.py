@@ -53,11 +53,20 @@ _ERROR_MARKERS = re.compile(
 ERROR_LEVELS = {"ERROR", "CRITICAL", "FATAL", "PANIC"}
 
 
+# nginx and Apache write the level in lower case in brackets: "[error]", "[emerg]".
+_BRACKET_LEVEL = re.compile(r"\[(emerg|alert|crit|error|warn|notice|info|debug)\]")
+_BRACKET_LEVELS = {"emerg": "FATAL", "alert": "FATAL", "crit": "CRITICAL", "warn": "WARNING"}
+
+
 def log_level(text: str) -> str | None:
     """Return the upper-case level named near the start of a log line, if any."""
     match = _LEVEL.search(text[:120])
     if match is None:
-        return None
+        bracket = _BRACKET_LEVEL.search(text[:120])
+        if bracket is None:
+            return None
+        word = bracket.group(1)
+        return _BRACKET_LEVELS.get(word, word.upper())
     level = (match.group(1) or match.group(2)).upper()
     return "WARNING" if level == "WARN" else level
 
@@ -95,6 +104,20 @@ def line_time(line: LogLine) -> dt.datetime | None:
         return stamped
     match = _LEADING_TIME.match(line.text)
     return parse_time(match.group(1)) if match else None
+
+
+def logs_collected(container: ContainerEvidence) -> bool:
+    """Tell whether the container's log was read at all.
+
+    A container of a hand-written bundle without a log file has no log
+    lines because nobody copied them, not because it was silent.
+    """
+    if container.logs:
+        return True
+    from_bundle = [p for p in container.provenance if p.method == "bundle"]
+    if not from_bundle:
+        return True
+    return any(p.call.startswith("logs/") for p in from_bundle)
 
 
 def last_nonempty_line(container: ContainerEvidence) -> LogLine | None:

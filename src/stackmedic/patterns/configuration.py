@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 from stackmedic.evidence.facts import EnvRead
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability, SourceLocation
-from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns import connections
+from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    compose_environment,
     compose_ref,
     compose_value,
     containers_by_service,
@@ -94,6 +96,7 @@ class EndpointMismatch:
     code: ClassVar[str] = "ENDPOINT_MISMATCH"
     summary: ClassVar[str] = "A service connects to an address its peer does not serve"
     category: ClassVar[Category] = Category.CONFIGURATION
+    reads: ClassVar[frozenset[str]] = frozenset({SOURCE, COMPOSE, LOG})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -268,7 +271,9 @@ class EndpointMismatch:
 _KEY_ERROR_ENV = re.compile(r"KeyError: ['\"](?P<name>[A-Z][A-Z0-9_]{2,})['\"]")
 _NOT_SET = re.compile(
     r"\b(?P<name>[A-Z][A-Z0-9_]{2,})\b['\"]?(?: environment variable)?"
-    r" (?:is not set|is not defined|is required|must be set|is missing|not set|not defined)"
+    r" (?:is not set|is not defined|is required|must be set|is missing|not set|not defined)|"
+    # The shell's message for ${NAME:?} and ${NAME?} on an unset variable.
+    r"\b(?P<shell>[A-Z][A-Z0-9_]{2,}): parameter (?:null or )?not set"
 )
 _ENV_NAMED = re.compile(
     r"(?:environment variable|env var)s? ['\"`]?(?P<name>[A-Z][A-Z0-9_]{2,})\b", re.IGNORECASE
@@ -308,7 +313,7 @@ def _log_mentions(container: ContainerEvidence, known: set[str]) -> dict[str, Lo
         if key_error is not None and key_error.group("name") in known:
             found.setdefault(key_error.group("name"), line)
         for match in _NOT_SET.finditer(line.text):
-            found.setdefault(match.group("name"), line)
+            found.setdefault(match.group("name") or match.group("shell"), line)
         if _MISSING_WORDS.search(line.text):
             for match in _ENV_NAMED.finditer(line.text):
                 found.setdefault(match.group("name"), line)
@@ -337,6 +342,7 @@ class MissingEnv:
     code: ClassVar[str] = "MISSING_ENV"
     summary: ClassVar[str] = "An environment variable the code needs is not set"
     category: ClassVar[Category] = Category.CONFIGURATION
+    reads: ClassVar[frozenset[str]] = frozenset({SOURCE, COMPOSE, LOG, STATE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = self._required(context)
@@ -535,6 +541,7 @@ class BindLocalhost:
     code: ClassVar[str] = "BIND_LOCALHOST"
     summary: ClassVar[str] = "A server binds to localhost inside its container"
     category: ClassVar[Category] = Category.CONFIGURATION
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, SOURCE, COMPOSE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -545,8 +552,30 @@ class BindLocalhost:
                 published = self._published(evidence, service, bind.port)
                 if not clients and not published:
                     continue
-                findings.append(self._finding(context, service, bind, variable, clients, published))
+                value = None
+                if variable is None:
+                    variable, value = self._env_setting(evidence, service, bind)
+                findings.append(
+                    self._finding(context, service, bind, variable, clients, published, value)
+                )
         return findings
+
+    @staticmethod
+    def _env_setting(evidence: Evidence, service: str, bind: Bind) -> tuple[str | None, str | None]:
+        """Return the compose variable that sets the loopback bind address, and its fixed value.
+
+        A variable counts when its name says host, bind, address or listen and
+        its value is a loopback address (alone or as host:port).
+        """
+        for name, value in compose_environment(evidence, service).items():
+            if not value or not _BIND_VARIABLE.search(name):
+                continue
+            host, _, port = (
+                value.strip().rpartition(":") if ":" in value else (value.strip(), "", "")
+            )
+            if host.strip("[]") in _LOOPBACK_BIND_HOSTS and (not port or port == str(bind.port)):
+                return name, value.replace(host, "0.0.0.0", 1)
+        return None, None
 
     @staticmethod
     def _loopback_binds(context: AnalysisContext, service: str) -> list[tuple[Bind, str | None]]:
@@ -573,14 +602,24 @@ class BindLocalhost:
 
     @staticmethod
     def _clients(context: AnalysisContext, service: str, port: int) -> list[str]:
+        """Return the services that connect to this one on `port`, by their source or their logs."""
+        evidence = context.evidence
         clients = []
-        for other in sorted(context.evidence.services):
+        for other in sorted(evidence.services):
             if other == service:
                 continue
-            for connection in connections_of(context, other):
-                if connection.peer == service and connection.port == port:
-                    clients.append(other)
-                    break
+            in_source = any(
+                connection.peer == service and connection.port == port
+                for connection in connections_of(context, other)
+            )
+            in_logs = any(
+                failure.host is not None
+                and failure.port == port
+                and service_for_host(evidence, failure.host) == service
+                for failure in connections.failures_of(evidence, other)
+            )
+            if in_source or in_logs:
+                clients.append(other)
         return clients
 
     @staticmethod
@@ -602,6 +641,7 @@ class BindLocalhost:
         variable: str | None,
         clients: list[str],
         published: bool,
+        value: str | None = None,
     ) -> Finding:
         facts = {
             "bind_address": bind.host,
@@ -613,6 +653,9 @@ class BindLocalhost:
         refs = _bind_refs(bind, context.evidence)
         if published:
             refs.append(compose_ref(context.evidence, service, "ports"))
+        if value is not None:
+            refs.append(compose_ref(context.evidence, service, "environment"))
+        value = value or "0.0.0.0"
         location = None
         if bind.path is not None and bind.line is not None:
             location = location_in(context.evidence, service, bind.path, bind.line)
@@ -629,7 +672,7 @@ class BindLocalhost:
             recommendation=(
                 f"Make {service} listen on 0.0.0.0:{bind.port} instead of {bind.host}:{bind.port}"
                 + (
-                    f" (set {variable}=0.0.0.0)"
+                    f" (set {variable}={value})"
                     if variable
                     else f" at {location}"
                     if location
@@ -642,23 +685,48 @@ class BindLocalhost:
             propose(
                 context,
                 finding,
-                title=f"Set {variable}=0.0.0.0 for {service}",
+                title=f"Set {variable}={value} for {service}",
                 rationale=(
                     f"{service} binds {bind.host}:{bind.port}, which "
                     + (", ".join(clients) if clients else "the published port")
                     + " cannot reach from outside the container."
                 ),
-                edit=ComposeEdit("set_env", service, {"name": variable, "value": "0.0.0.0"}),
+                edit=ComposeEdit("set_env", service, {"name": variable, "value": value}),
             )
         return finding
 
 
+_BIND_VARIABLE = re.compile(r"HOST|BIND|ADDR|LISTEN|INTERFACE", re.IGNORECASE)
+
 _ALLOCATED = re.compile(
     r"(?:Bind for (?P<host>\S+?):(?P<port>\d+) failed: )?port is already allocated", re.IGNORECASE
 )
+# nginx reports every failed bind as "bind() to ... failed (N: reason)"; only
+# errno 98 means the port is taken (13, for one, is a privileged port).
 _IN_USE = re.compile(
-    r"address already in use|EADDRINUSE|Errno 98|bind\(\) to \S+ failed", re.IGNORECASE
+    r"address already in use|EADDRINUSE|Errno 98|bind\(\) to \S+ failed \(98:", re.IGNORECASE
 )
+
+
+def _published_key(entry: Any) -> tuple[str, str, str] | None:
+    """Return (host ip, host port, protocol) a ports entry publishes, or None when it publishes none."""
+    if isinstance(entry, dict):
+        published = str(entry.get("published") or "")
+        if not published:
+            return None
+        host_ip = str(entry.get("host_ip") or "0.0.0.0")
+        return host_ip, published, str(entry.get("protocol") or "tcp")
+    text = str(entry)
+    protocol = "tcp"
+    if "/" in text:
+        text, protocol = text.split("/", 1)
+    parts = text.rsplit(":", 2)
+    if len(parts) < 2 or not parts[-2]:
+        return None
+    host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+    return host_ip, parts[-2], protocol
+
+
 _PORT_NEAR = re.compile(r"(?::|port )(?P<port>\d{2,5})\b")
 _ENDPOINT_CONTAINER = re.compile(r"on endpoint (?P<name>[\w.-]+)")
 
@@ -677,6 +745,7 @@ class PortAlreadyAllocated:
     code: ClassVar[str] = "PORT_ALREADY_ALLOCATED"
     summary: ClassVar[str] = "A port the service needs is already in use"
     category: ClassVar[Category] = Category.CONFIGURATION
+    reads: ClassVar[frozenset[str]] = frozenset({STATE, LOG, COMPOSE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         evidence = context.evidence
@@ -708,7 +777,45 @@ class PortAlreadyAllocated:
             if service is not None:
                 ref = EvidenceRef("state", named.group("name"), warning)
                 hits.setdefault(service, []).append((scope, ref, port))
-        return [self._finding(context, service, found) for service, found in sorted(hits.items())]
+        shared = self._published_twice(evidence)
+        for service, (port, other) in shared.items():
+            ref = compose_ref(evidence, service, "ports")
+            hits.setdefault(service, []).append(("compose", ref, port))
+        return [
+            self._finding(context, service, found, shared.get(service, (None, None))[1])
+            for service, found in sorted(hits.items())
+        ]
+
+    @staticmethod
+    def _published_twice(evidence: Evidence) -> dict[str, tuple[str, str]]:
+        """Return service -> (host port, other service) for host ports two services publish.
+
+        The service reported is the one whose container did not start (state
+        created or exited with an engine error), else the later one by name.
+        """
+        owners: dict[tuple[str, str, str], list[str]] = {}
+        for service, config in sorted(evidence.services.items()):
+            for entry in config.get("ports") or []:
+                key = _published_key(entry)
+                if key is not None:
+                    owners.setdefault(key, []).append(service)
+        result: dict[str, tuple[str, str]] = {}
+        for (_, port, _), services in owners.items():
+            unique_services = sorted(set(services))
+            if len(unique_services) < 2:
+                continue
+            failed = [
+                s
+                for s in unique_services
+                if any(
+                    c.state in ("created", "exited") and not c.is_running
+                    for c in evidence.containers_of(s)
+                )
+            ]
+            victim = failed[0] if failed else unique_services[-1]
+            other = next(s for s in unique_services if s != victim)
+            result[victim] = (port, other)
+        return result
 
     @staticmethod
     def _classify(text: str) -> tuple[str | None, str | None]:
@@ -725,11 +832,25 @@ class PortAlreadyAllocated:
         context: AnalysisContext,
         service: str,
         found: list[tuple[str, EvidenceRef, str | None]],
+        other: str | None = None,
     ) -> Finding:
-        scope = "host" if any(s == "host" for s, _, _ in found) else "container"
+        scopes = {s for s, _, _ in found}
+        if other:
+            scope = "compose"
+        elif "host" in scopes:
+            scope = "host"
+        else:
+            scope = "container"
         port = next((p for s, _, p in found if p is not None and s == scope), None)
+        port = port or next((p for _, _, p in found if p is not None), None)
         refs = [ref for _, ref, _ in found[:3]]
-        if scope == "host":
+        if scope == "compose":
+            refs.append(compose_ref(context.evidence, str(other), "ports"))
+            advice = (
+                f"{service} and {other} both publish host port {port}; only one container can"
+                f" bind it. Give one of them another host port in its ports mapping."
+            )
+        elif scope == "host":
             refs.append(compose_ref(context.evidence, service, "ports"))
             advice = (
                 f"Another container or process on the host already publishes port {port or '?'};"
@@ -747,8 +868,8 @@ class PortAlreadyAllocated:
             service=service,
             category=self.category,
             fixable_by=Fixability.HUMAN,
-            confidence=0.9 if scope == "host" else 0.8,
-            facts={"port": port, "scope": scope, "occurrences": len(found)},
+            confidence=0.9 if scope in ("host", "compose") else 0.8,
+            facts={"port": port, "scope": scope, "occurrences": len(found), "other_service": other},
             evidence=refs,
             recommendation=advice,
         )

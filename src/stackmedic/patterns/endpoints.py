@@ -153,7 +153,7 @@ _LOG_BIND_PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     ),
     (
         re.compile(
-            r"\b(?:running|listening|serving|started)(?: server)? (?:on|at) "
+            r"\b(?:running|listening|serving|started)(?: server)? (?:on|at):? "
             r"(?P<scheme>https?|tcp|grpc|ws)://(?P<host>\[[^\]]*\]|[^\s:/]+):(?P<port>\d+)",
             re.IGNORECASE,
         ),
@@ -168,6 +168,30 @@ _LOG_BIND_PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
         None,
     ),
     (re.compile(r"\blistening on port (?P<port>\d+)\b", re.IGNORECASE), None),
+    # Go's net/http and many frameworks: "listening on :8080".
+    (re.compile(r"\b(?:listening|serving|started) on :(?P<port>\d+)\b", re.IGNORECASE), None),
+    # Spring Boot's embedded servers: "Tomcat started on port(s): 8080 (http)".
+    (
+        re.compile(
+            r"\b(?:Tomcat|Jetty|Netty|Undertow) started on port(?:\(s\))?:? (?P<port>\d+)"
+            r"(?: \((?P<scheme>https?)\))?",
+            re.IGNORECASE,
+        ),
+        "http",
+    ),
+    # ASP.NET Core: "Now listening on: http://[::]:80".
+    (
+        re.compile(
+            r"Now listening on: (?P<scheme>https?)://(?P<host>\[[^\]]*\]|[^\s:/]+):(?P<port>\d+)"
+        ),
+        None,
+    ),
+    (re.compile(r"ready for connections\..*\bport: (?P<port>\d+)"), "mysql"),
+    (re.compile(r'Waiting for connections.*"port":\s*(?P<port>\d+)'), "mongodb"),
+    (
+        re.compile(r"started TCP listener on (?P<host>\[[^\]]*\]|[\w.]+):(?P<port>\d+)"),
+        "amqp",
+    ),
 ]
 _REDIS_READY = re.compile(r"Ready to accept connections(?! unix)")
 _REDIS_PORT = re.compile(r"Running mode=\w+, port=(?P<port>\d+)")

@@ -19,6 +19,7 @@ from stackmedic.patterns.common import (
     is_error_line,
     last_nonempty_line,
     line_time,
+    logs_collected,
     parse_time,
 )
 from stackmedic.patterns.endpoints import Connection, connections_of
@@ -37,8 +38,19 @@ DEFAULT_HEALTH_RETRIES = 3
 _READY = re.compile(
     r"listening on|ready to accept|\bbound to\b|running on (?:https?|tcp)://|"
     r"application startup complete|server started|started server|serving on|"
-    r"accepting connections|registered with|connected to",
+    r"accepting connections|registered with|connected to|ready for start up|listening at|"
+    r"start worker process|waiting for connections|startup complete|\bis ready\b|"
+    r"Started \S+ in [\d.]+ seconds|ready for connections|"
+    # An access-log line: the server serves requests.
+    r"\"(?:GET|POST|PUT|DELETE|HEAD|PATCH|OPTIONS) \S+ HTTP/[\d.]+\" \d{3}",
     re.IGNORECASE,
+)
+
+
+# Lines that report a failure without an error level ("poll failed: ...").
+# A process that reports what fails is not silently stuck.
+_FAILURE_WORDS = re.compile(
+    r"\b(?:failed|failure|error|exception|refused|denied|timed out|unreachable)\b", re.IGNORECASE
 )
 
 
@@ -87,13 +99,21 @@ def _thresholds(context: AnalysisContext, service: str) -> tuple[float, float]:
 def is_hung(context: AnalysisContext, container: ContainerEvidence) -> bool:
     """Tell whether a running container shows no progress and no error.
 
-    Hung means: no error line in its log, no line saying it serves requests,
-    not healthy, and either unhealthy or quiet for longer than the silence
-    threshold.
+    Hung means: no error or failure line in its log, no line announcing it
+    serves requests, not healthy, and either unhealthy or (for a service
+    built from source) quiet for longer than the silence threshold.
     """
     if not container.is_running or container.health == "healthy":
         return False
-    if any(is_error_line(line.text) for line in container.logs):
+    if not logs_collected(container):
+        return False
+    # A quiet server from a third-party image (a database, a broker, a proxy)
+    # is idle, not stuck: only an unhealthy state shows otherwise. Silence
+    # alone counts for the project's own services, built from source.
+    config = context.evidence.services.get(container.service, {})
+    if container.health != "unhealthy" and not config.get("build"):
+        return False
+    if any(is_error_line(line.text) or _FAILURE_WORDS.search(line.text) for line in container.logs):
         return False
     if any(_READY.search(line.text) for line in container.logs):
         return False

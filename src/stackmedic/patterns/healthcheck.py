@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from stackmedic.evidence.model import ContainerEvidence, Evidence, HealthProbe
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability
 from stackmedic.patterns import lookup
-from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns.base import COMPOSE, HEALTH_LOG, LOG, SOURCE, AnalysisContext
 from stackmedic.patterns.common import (
     HealthcheckSpec,
     build_dockerfile,
@@ -31,6 +31,8 @@ _REFUSED = re.compile(
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(r"\b404\b|HTTP Error 404|Not Found", re.IGNORECASE)
+# The engine's output for a probe that ran longer than the health check's timeout.
+_TIMED_OUT = re.compile(r"Health check exceeded timeout", re.IGNORECASE)
 # The engine's message for a missing CMD program, and the shell's for CMD-SHELL.
 _MISSING_PROGRAM = re.compile(
     r'exec: "(?P<exec>[^"]+)": executable file not found|'
@@ -147,6 +149,7 @@ class HealthcheckMisconfigured:
     code: ClassVar[str] = "HEALTHCHECK_MISCONFIGURED"
     summary: ClassVar[str] = "The health check does not test what the service does"
     category: ClassVar[Category] = Category.HEALTHCHECK
+    reads: ClassVar[frozenset[str]] = frozenset({COMPOSE, HEALTH_LOG, LOG, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -167,12 +170,17 @@ class HealthcheckMisconfigured:
     def _probe_fault(
         self, context: AnalysisContext, service: str, spec: HealthcheckSpec
     ) -> ProbeFault | None:
-        """Classify the latest failing probe; None when it failed for a reason of the service."""
+        """Classify the latest failing probe; None when it failed for a reason of the service.
+
+        A container whose latest probe passed is skipped: its earlier
+        failures happened while it started, and the probe works.
+        """
         failing = [
             (container, probe)
             for container in sorted(context.evidence.containers_of(service), key=lambda c: c.name)
+            if not (container.health_log and container.health_log[-1].exit_code == 0)
             for probe in container.health_log
-            if probe.exit_code != 0
+            if probe.exit_code != 0 and not _TIMED_OUT.search(probe.output)
         ]
         if not failing:
             return None
@@ -249,7 +257,9 @@ class HealthcheckMisconfigured:
             service=service,
             category=self.category,
             fixable_by=Fixability.COMPOSE if replacement else Fixability.HUMAN,
-            confidence=fault.confidence if fault is not None else 0.6,
+            # A vacuous test is certain from its text; 0.7 leaves room for a
+            # check that is vacuous on purpose (a sidecar with nothing to probe).
+            confidence=fault.confidence if fault is not None else 0.7,
             facts=facts,
             evidence=refs,
             recommendation=self._recommendation(service, facts, replacement),
@@ -275,7 +285,94 @@ class HealthcheckMisconfigured:
             and vacuous_reason(from_image["test"]) is None
         ):
             return from_image
-        return self._http_healthcheck(context, service, current)
+        from_routes = self._http_healthcheck(context, service, current)
+        if from_routes is not None:
+            return from_routes
+        return self._corrected_probe(context, service, current)
+
+    def _corrected_probe(
+        self, context: AnalysisContext, service: str, current: HealthcheckSpec
+    ) -> dict[str, Any] | None:
+        """Return the current HTTP probe with only its fault removed, or None.
+
+        The probe's URL names what its author meant to test. A missing program
+        is replaced by one the image has: Python's urllib on Python images,
+        node on Node images, busybox wget on Alpine. A wrong port is replaced
+        by the one port the service announces for HTTP.
+        """
+        evidence = context.evidence
+        fault = self._probe_fault(context, service, current)
+        url = _URL.search(current.command)
+        if fault is None or url is None:
+            return None
+        port = int(url.group("port")) if url.group("port") else 80
+        path = url.group("path") or "/"
+        host = url.group("host")
+        program = fault.program if fault.kind == "missing_program" else None
+        if fault.kind == "unserved_port":
+            http_ports = sorted(
+                {
+                    b.port
+                    for b in binds_of(context, service)
+                    if scheme_family(b.scheme) in ("http", None)
+                }
+            )
+            if len(http_ports) != 1:
+                return None
+            port = http_ports[0]
+            source = f"the current probe on port {port}, where {service} listens"
+        elif fault.kind == "missing_program":
+            source = f"the same URL, fetched with a program the image has instead of {program}"
+        else:
+            return None
+        target = f"http://{host}:{port}{path}"
+        test = self._fetch_command(
+            evidence, service, target, keep=current if program is None else None
+        )
+        if test is None or test == current.test:
+            return None
+        return {
+            "test": test,
+            "interval": format_duration(current.interval, DOCKER_DEFAULT_INTERVAL),
+            "timeout": format_duration(current.timeout, DOCKER_DEFAULT_TIMEOUT),
+            "retries": current.retries or DOCKER_DEFAULT_RETRIES,
+            "start_period": format_duration(current.start_period, DOCKER_DEFAULT_START_PERIOD),
+            "source": source,
+        }
+
+    @staticmethod
+    def _fetch_command(
+        evidence: Evidence, service: str, url: str, keep: HealthcheckSpec | None
+    ) -> list[str] | None:
+        """Return a probe that fetches `url`: the current command with the URL swapped, or a new one."""
+        if keep is not None:
+            found = _URL.search(keep.command)
+            if found is not None:
+                return [part.replace(found.group(0), url) for part in keep.test]
+        if python_based(evidence, service):
+            return [
+                "CMD",
+                "python",
+                "-c",
+                f"import urllib.request; urllib.request.urlopen('{url}', timeout=3)",
+            ]
+        image = " ".join(
+            [str(evidence.services.get(service, {}).get("image") or "")]
+            + [c.image for c in evidence.containers_of(service)]
+        ).lower()
+        if "node" in image:
+            return [
+                "CMD",
+                "node",
+                "-e",
+                (
+                    f"require('http').get('{url}', r => process.exit(r.statusCode < 400 ? 0 : 1))"
+                    ".on('error', () => process.exit(1))"
+                ),
+            ]
+        if "alpine" in image or "busybox" in image:
+            return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+        return None
 
     @staticmethod
     def _image_healthcheck(evidence: Evidence, service: str) -> dict[str, Any] | None:
@@ -359,3 +456,110 @@ class HealthcheckMisconfigured:
             " serves, or a heartbeat it records) with a program the image contains; the current"
             f" probe `{facts['probe']}` does not."
         )
+
+
+# A probe under this timeout that times out is too tight for any real request.
+TIGHT_TIMEOUT_SECONDS = 2.0
+MIN_PROPOSED_TIMEOUT_SECONDS = 5.0
+TIMEOUT_FACTOR = 3.0
+
+
+class HealthcheckTimeout:
+    """The health check's timeout is shorter than the probe needs.
+
+    Symptom: probe output "Health check exceeded timeout (1s)" (exit code
+    -1): some probes pass and others time out, or the timeout is so short
+    (2 s or less) that an ordinary request cannot finish. A service that
+    times out every probe with a generous timeout does not respond at all,
+    and that is not this pattern.
+
+    Remedy: keep the probe and raise `timeout` (the proposal is three times
+    the current one, at least 5 s); keep `interval` at least as long.
+    """
+
+    code: ClassVar[str] = "HEALTHCHECK_TIMEOUT"
+    summary: ClassVar[str] = "The health check times out before the probe can answer"
+    category: ClassVar[Category] = Category.HEALTHCHECK
+    reads: ClassVar[frozenset[str]] = frozenset({HEALTH_LOG, COMPOSE})
+
+    def match(self, context: AnalysisContext) -> list[Finding]:
+        findings = []
+        evidence = context.evidence
+        for service in sorted(evidence.services):
+            spec = effective_healthcheck(evidence, service)
+            if spec is None:
+                continue
+            probes = [
+                (container, probe)
+                for container in sorted(evidence.containers_of(service), key=lambda c: c.name)
+                for probe in container.health_log
+            ]
+            timed_out = [(c, p) for c, p in probes if _TIMED_OUT.search(p.output)]
+            if not timed_out:
+                continue
+            passed = [(c, p) for c, p in probes if p.exit_code == 0]
+            timeout = spec.timeout if spec.timeout is not None else 30.0
+            if not passed and timeout > TIGHT_TIMEOUT_SECONDS:
+                continue
+            findings.append(self._finding(context, service, spec, timed_out, passed, timeout))
+        return findings
+
+    def _finding(
+        self,
+        context: AnalysisContext,
+        service: str,
+        spec: HealthcheckSpec,
+        timed_out: list[tuple[ContainerEvidence, HealthProbe]],
+        passed: list[tuple[ContainerEvidence, HealthProbe]],
+        timeout: float,
+    ) -> Finding:
+        evidence = context.evidence
+        proposed = max(MIN_PROPOSED_TIMEOUT_SECONDS, timeout * TIMEOUT_FACTOR)
+        interval = max(spec.interval or 30.0, proposed)
+        params: dict[str, Any] = {
+            "test": spec.test,
+            "interval": format_duration(interval, DOCKER_DEFAULT_INTERVAL),
+            "timeout": format_duration(proposed, DOCKER_DEFAULT_TIMEOUT),
+            "retries": spec.retries or DOCKER_DEFAULT_RETRIES,
+            "start_period": format_duration(spec.start_period, DOCKER_DEFAULT_START_PERIOD),
+            "source": f"the current probe with timeout {format_duration(proposed, '')}",
+        }
+        facts: dict[str, Any] = {
+            "timeout": format_duration(timeout, DOCKER_DEFAULT_TIMEOUT),
+            "timed_out": len(timed_out),
+            "passed": len(passed),
+            "proposed_timeout": params["timeout"],
+            "probe": spec.command,
+        }
+        refs: list[EvidenceRef] = []
+        if spec.origin == "compose":
+            refs.append(compose_ref(evidence, service, "healthcheck"))
+        refs.extend(health_ref(c, p) for c, p in timed_out[-2:])
+        if passed:
+            refs.append(health_ref(*passed[-1]))
+        finding = new_finding(
+            context,
+            code=self.code,
+            service=service,
+            category=self.category,
+            fixable_by=Fixability.COMPOSE,
+            confidence=0.85 if passed else 0.7,
+            facts=facts,
+            evidence=refs,
+            recommendation=(
+                f"{len(timed_out)} probes of {service} ran longer than the {facts['timeout']}"
+                f" timeout{f' while {len(passed)} passed' if passed else ''}: raise the timeout to"
+                f" {params['timeout']}."
+            ),
+        )
+        propose(
+            context,
+            finding,
+            title=f"Raise the health check timeout of {service} to {params['timeout']}",
+            rationale=(
+                f"The probe `{spec.command}` works but needs longer than {facts['timeout']}"
+                " sometimes; the engine counts a slow answer as a failure."
+            ),
+            edit=ComposeEdit("set_healthcheck", service, params),
+        )
+        return finding

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from stackmedic.analysis import dockerfile, locate, logsites, source
+from stackmedic.analysis.locate import ParsedTraceback
 from stackmedic.evidence.facts import BlockingCall, LogCallSite
-from stackmedic.evidence.model import Evidence
+from stackmedic.evidence.model import Evidence, LogLine
 from stackmedic.model import SourceLocation
 from stackmedic.patterns.base import AnalysisContext
 
@@ -117,6 +118,21 @@ def location_for_frame(
 ) -> SourceLocation | None:
     """Map a traceback frame's file (a path inside the container) to a project location."""
     return locate.location_for(evidence, service, file, line, function)
+
+
+def node_stacks(lines: list[LogLine]) -> list[ParsedTraceback]:
+    """Return the Node.js stacks in log lines; frames run outermost first."""
+    return locate.parse_node_stacks(lines)
+
+
+def java_stacks(lines: list[LogLine]) -> list[ParsedTraceback]:
+    """Return each Java exception and "Caused by:" block in log lines, in order."""
+    return locate.parse_java_stacks(lines)
+
+
+def go_panics(lines: list[LogLine]) -> list[ParsedTraceback]:
+    """Return each Go panic with the frames of the goroutine that panicked."""
+    return locate.parse_go_panics(lines)
 
 
 def image_healthcheck(dockerfile_text: str) -> dict[str, object] | None:

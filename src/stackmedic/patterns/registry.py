@@ -22,7 +22,21 @@ from stackmedic.patterns.configuration import (
     MissingEnv,
     PortAlreadyAllocated,
 )
-from stackmedic.patterns.healthcheck import HealthcheckMisconfigured
+from stackmedic.patterns.crashes import GoPanic, JavaException, NodeException, NodeModuleNotFound
+from stackmedic.patterns.database import (
+    DatabaseAuthFailed,
+    DatabaseMissing,
+    DataDirIncompatible,
+    RedisAuthFailed,
+    TableMissing,
+)
+from stackmedic.patterns.healthcheck import HealthcheckMisconfigured, HealthcheckTimeout
+from stackmedic.patterns.network import (
+    HostNotResolved,
+    LocalhostPeer,
+    PortNotListening,
+    TlsCertificateError,
+)
 from stackmedic.patterns.runtime import (
     ConnectionRefused,
     CrashExit,
@@ -31,35 +45,64 @@ from stackmedic.patterns.runtime import (
     RestartLoop,
     SignalKilled,
 )
+from stackmedic.patterns.settings import ComposeVariableUnset, ConfigFileNotFound
 from stackmedic.patterns.startup import (
     DependencyNotReady,
     EntrypointCrlf,
+    EntrypointNotExecutable,
     ExecFormatError,
+    SlowStart,
     StartupHang,
 )
+from stackmedic.patterns.storage import BindMountSourceMissing, DiskFull
 
 logger = logging.getLogger(__name__)
 
 ALL_PATTERNS: list[Pattern] = [
+    # startup
     StartupHang(),
     DependencyNotReady(),
+    SlowStart(),
     ExecFormatError(),
     EntrypointCrlf(),
+    EntrypointNotExecutable(),
+    # configuration
     EndpointMismatch(),
     MissingEnv(),
+    ComposeVariableUnset(),
+    ConfigFileNotFound(),
+    HostNotResolved(),
+    LocalhostPeer(),
+    PortNotListening(),
     BindLocalhost(),
     PortAlreadyAllocated(),
+    # health checks
     HealthcheckMisconfigured(),
+    HealthcheckTimeout(),
+    # application
     PythonException(),
     KeyErrorPattern(),
     MissingAttribute(),
     ModuleNotFound(),
+    NodeModuleNotFound(),
+    NodeException(),
+    JavaException(),
+    GoPanic(),
+    DatabaseAuthFailed(),
+    DatabaseMissing(),
+    TableMissing(),
+    RedisAuthFailed(),
+    # runtime
+    DataDirIncompatible(),
     OomKilled(),
     SignalKilled(),
     RestartLoop(),
     CrashExit(),
     ConnectionRefused(),
     PermissionDenied(),
+    BindMountSourceMissing(),
+    DiskFull(),
+    TlsCertificateError(),
 ]
 
 

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability
-from stackmedic.patterns.base import AnalysisContext
+from stackmedic.patterns import connections
+from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
     build_dockerfile,
     compose_ref,
@@ -25,6 +26,23 @@ from stackmedic.patterns.endpoints import is_loopback, service_for_host
 SIGKILL_EXIT = 137
 # Exit codes of a container stopped on purpose: SIGINT and SIGTERM.
 STOP_EXITS = {130, 143}
+# 128 + signal number: the exit code a shell or the engine reports for a
+# process that a signal ended.
+SIGNAL_EXITS = {
+    132: "SIGILL",
+    133: "SIGTRAP",
+    134: "SIGABRT",
+    135: "SIGBUS",
+    136: "SIGFPE",
+    137: "SIGKILL",
+    139: "SIGSEGV",
+}
+# Messages of runtimes that ran out of their own heap (not the kernel's OOM kill).
+_HEAP_EXHAUSTED = re.compile(
+    r"JavaScript heap out of memory|java\.lang\.OutOfMemoryError|\bMemoryError\b|"
+    r"fatal error: runtime: out of memory|Cannot allocate memory",
+    re.IGNORECASE,
+)
 RESTART_LOOP_MIN_RESTARTS = 3
 MAX_CITED_LINES = 3
 
@@ -62,6 +80,7 @@ class OomKilled:
     code: ClassVar[str] = "OOM_KILLED"
     summary: ClassVar[str] = "The container was killed for running out of memory"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({STATE, COMPOSE, LOG})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -100,18 +119,25 @@ class OomKilled:
 
 
 class SignalKilled:
-    """The container's process was killed by SIGKILL, but not by the OOM killer.
+    """The container's process was ended by a signal other than a stop, and not by the OOM killer.
 
-    Symptom: exit code 137 with State.OOMKilled false.
+    Symptom: exit code 128 + N: 137 (SIGKILL) with State.OOMKilled false,
+    139 (SIGSEGV, a segmentation fault), 134 (SIGABRT), 135 (SIGBUS), 132
+    (SIGILL). Exit codes 130 and 143 (SIGINT, SIGTERM) are stops on purpose
+    and are not reported.
 
-    Remedy: find who sent the signal: `docker kill`, a stop that outlived
-    `stop_grace_period`, or an OOM kill of a child process (see `docker
-    events` and the host's kernel log).
+    Remedy: for SIGKILL, find who sent it (`docker kill`, a stop that
+    outlived `stop_grace_period`, an OOM kill of a child process). For
+    SIGSEGV, SIGBUS and SIGILL, a native library crashed: often one built
+    for another C library or CPU (musl and glibc wheels, an image for
+    another platform). For SIGABRT, the runtime aborted, and its last lines
+    name the reason, such as "JavaScript heap out of memory".
     """
 
     code: ClassVar[str] = "SIGNAL_KILLED"
-    summary: ClassVar[str] = "The container was killed by SIGKILL"
+    summary: ClassVar[str] = "The container's process was ended by a signal"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({STATE, LOG})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -119,11 +145,20 @@ class SignalKilled:
             killed = [
                 c
                 for c in containers
-                if c.exit_code == SIGKILL_EXIT and not c.oom_killed and not c.is_running
+                if c.exit_code in SIGNAL_EXITS and not c.oom_killed and not c.is_running
             ]
             if not killed:
                 continue
+            exit_code = int(killed[0].exit_code or 0)
+            signal = SIGNAL_EXITS[exit_code]
             refs = [state_ref(c) for c in killed]
+            heap = [
+                (c, line) for c in killed for line in c.logs if _HEAP_EXHAUSTED.search(line.text)
+            ]
+            refs.extend(log_ref(c, line) for c, line in heap[:2])
+            if not heap:
+                for container in killed:
+                    refs.extend(log_ref(container, line) for line in _last_lines(container, 2))
             findings.append(
                 new_finding(
                     context,
@@ -131,21 +166,41 @@ class SignalKilled:
                     service=service,
                     category=self.category,
                     fixable_by=Fixability.HUMAN,
-                    confidence=0.5,
+                    confidence=0.5 if signal == "SIGKILL" else 0.8,
                     facts={
-                        "exit_code": SIGKILL_EXIT,
-                        "signal": "SIGKILL",
+                        "exit_code": exit_code,
+                        "signal": signal,
+                        "heap_exhausted": bool(heap),
                         "containers": [c.name for c in killed],
                     },
                     evidence=refs,
-                    recommendation=(
-                        f"{service} was killed by SIGKILL without the OOM flag: check `docker"
-                        " events` for a kill or a stop that exceeded stop_grace_period, and the"
-                        " host's kernel log for an OOM kill of a child process."
-                    ),
+                    recommendation=_signal_advice(service, signal, bool(heap)),
                 )
             )
         return findings
+
+
+def _signal_advice(service: str, signal: str, heap: bool) -> str:
+    if heap:
+        return (
+            f"{service} ran out of its runtime's own heap and aborted ({signal}): raise the heap"
+            " limit (NODE_OPTIONS=--max-old-space-size, -Xmx) together with the container's"
+            " memory limit, or reduce the memory the process needs."
+        )
+    if signal == "SIGKILL":
+        return (
+            f"{service} was killed by SIGKILL without the OOM flag: check `docker"
+            " events` for a kill or a stop that exceeded stop_grace_period, and the"
+            " host's kernel log for an OOM kill of a child process."
+        )
+    if signal in ("SIGSEGV", "SIGBUS", "SIGILL"):
+        return (
+            f"{service} crashed in native code ({signal}): a compiled library built for another C"
+            " library or CPU (musl/Alpine versus glibc wheels, an image for another platform) or a"
+            " bug in a C extension. Enable a native stack trace (PYTHONFAULTHANDLER=1, core dumps)"
+            " and rebuild the native dependencies for the image."
+        )
+    return f"{service} aborted ({signal}); its last log lines say which check failed."
 
 
 class RestartLoop:
@@ -160,6 +215,7 @@ class RestartLoop:
     code: ClassVar[str] = "RESTART_LOOP"
     summary: ClassVar[str] = "The container is in a restart loop"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({STATE, LOG})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -217,9 +273,10 @@ def _is_one_shot(evidence: Evidence, service: str) -> bool:
 class CrashExit:
     """The container's process exited with a non-zero code.
 
-    Symptom: state exited with exit code other than 0 (137 belongs to
-    OOM_KILLED or SIGNAL_KILLED; 130 and 143 are stops on purpose). A
-    container that exits 0 is not a failure: one-shot jobs do that.
+    Symptom: state exited with exit code other than 0 (137, 139 and the
+    other signal codes belong to OOM_KILLED or SIGNAL_KILLED; 130 and 143
+    are stops on purpose). A container that exits 0 is not a failure:
+    one-shot jobs do that.
 
     Remedy: fix the error its last log lines show.
     """
@@ -227,6 +284,7 @@ class CrashExit:
     code: ClassVar[str] = "CRASH_EXIT"
     summary: ClassVar[str] = "The container exited with an error code"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({STATE, LOG})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
@@ -268,40 +326,25 @@ class CrashExit:
         if container.state not in ("exited", "dead") or in_restart_loop(container):
             return False
         code = container.exit_code
-        return code not in (None, 0, SIGKILL_EXIT) and code not in STOP_EXITS
-
-
-_REFUSED = re.compile(
-    r"connection refused|ECONNREFUSED|could not connect to server|Errno 111", re.IGNORECASE
-)
-_TARGETS = [
-    re.compile(r"Error 111 connecting to (?P<host>[\w.-]+):(?P<port>\d+)"),
-    re.compile(r"dial tcp (?P<host>[\w.\-\[\]:]+?):(?P<port>\d+): connect"),
-    re.compile(r"ECONNREFUSED (?P<host>[\w.\-\[\]:]+?):(?P<port>\d+)"),
-    re.compile(r'connection to server at "(?P<host>[^"]+)"[^,]*, port (?P<port>\d+)'),
-    re.compile(r'on host "(?P<host>[^"]+)".*?port (?P<port>\d+)'),
-    re.compile(
-        r"(?:connect(?:ing)? to|connection to|at|to) (?:[a-z][\w+.-]*://)?"
-        r"(?P<host>[A-Za-z0-9][\w.-]*):(?P<port>\d{2,5})\b",
-        re.IGNORECASE,
-    ),
-]
-_RECOVERED = re.compile(r"\bconnected\b|connection established|\bconnection ok\b", re.IGNORECASE)
+        return code not in (None, 0) and code not in SIGNAL_EXITS and code not in STOP_EXITS
 
 
 def connection_target(text: str) -> tuple[str, int] | None:
-    for pattern in _TARGETS:
-        match = pattern.search(text)
-        if match is not None:
-            return match.group("host").strip("[]"), int(match.group("port"))
-    return None
+    """Return the (host, port) a connection error names, when it names both."""
+    target = connections.connection_target(text)
+    if target is None or target[1] is None:
+        return None
+    return target[0], target[1]
 
 
 class ConnectionRefused:
-    """A service's connections to a peer are refused, and it never connected afterwards.
+    """A service's connections to a peer fail, and it never connected afterwards.
 
     Symptom: "Connection refused", "ECONNREFUSED", "could not connect to
-    server" with the host:port it tried; no later line reports a connection.
+    server", `Error 111 connecting to redis:6379`, pika's
+    AMQPConnectionError or kafka's NoBrokersAvailable; no later line reports
+    a connection. A host name of a project service that does not resolve
+    counts too, because the engine's DNS resolves only running containers.
 
     Remedy: make the peer listen on that address (check it runs, its port,
     its bind address), and make the service wait until the peer is ready.
@@ -310,15 +353,16 @@ class ConnectionRefused:
     code: ClassVar[str] = "CONNECTION_REFUSED"
     summary: ClassVar[str] = "Connections to a peer service are refused"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, STATE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []
         evidence = context.evidence
         for service, containers in sorted(containers_by_service(evidence).items()):
             groups: dict[str, list[tuple[ContainerEvidence, LogLine]]] = {}
-            targets: dict[str, tuple[str, int] | None] = {}
+            targets: dict[str, tuple[str, int | None] | None] = {}
             for container in containers:
-                for key, found, target in self._refusals(container):
+                for key, found, target in self._refusals(evidence, container):
                     groups.setdefault(key, []).extend(found)
                     targets[key] = target
             for key, found in sorted(groups.items()):
@@ -327,40 +371,41 @@ class ConnectionRefused:
 
     @staticmethod
     def _refusals(
-        container: ContainerEvidence,
-    ) -> list[tuple[str, list[tuple[ContainerEvidence, LogLine]], tuple[str, int] | None]]:
-        """Group a container's unrecovered refusals by target ("host:port", or "?" if unknown)."""
-        logs = container.logs
-        by_target: dict[str, list[int]] = {}
-        targets: dict[str, tuple[str, int] | None] = {}
-        for index, line in enumerate(logs):
-            if not _REFUSED.search(line.text):
+        evidence: Evidence, container: ContainerEvidence
+    ) -> list[tuple[str, list[tuple[ContainerEvidence, LogLine]], tuple[str, int | None] | None]]:
+        """Group a container's unrecovered failures by target ("host:port", or "?" if unknown)."""
+        by_target: dict[str, list[connections.FailedConnection]] = {}
+        targets: dict[str, tuple[str, int | None] | None] = {}
+        for failure in connections.failed_connections(container):
+            # Only a service name that stops resolving means its peer is down.
+            unresolved = failure.kind == connections.UNRESOLVED
+            if unresolved and (
+                failure.host is None or service_for_host(evidence, failure.host) is None
+            ):
                 continue
-            following = logs[index + 1].text if index + 1 < len(logs) else ""
-            target = connection_target(line.text) or connection_target(following)
-            key = f"{target[0]}:{target[1]}" if target else "?"
-            by_target.setdefault(key, []).append(index)
+            target = (failure.host, failure.port) if failure.host else None
+            key = "?" if target is None else failure.target or "?"
+            by_target.setdefault(key, []).append(failure)
             targets[key] = target
         result = []
-        for key, indexes in by_target.items():
-            later = logs[indexes[-1] + 1 :]
-            if any(_RECOVERED.search(l.text) and not _REFUSED.search(l.text) for l in later):
+        for key, failures in by_target.items():
+            if connections.recovered_after(failures[-1]):
                 continue
-            result.append((key, [(container, logs[i]) for i in indexes], targets[key]))
+            result.append((key, [(f.container, f.line) for f in failures], targets[key]))
         return result
 
     def _finding(
         self,
         context: AnalysisContext,
         service: str,
-        target: tuple[str, int] | None,
+        target: tuple[str, int | None] | None,
         found: list[tuple[ContainerEvidence, LogLine]],
     ) -> Finding:
         evidence = context.evidence
         host, port = target if target else (None, None)
         peer = None if host is None or is_loopback(host) else service_for_host(evidence, host)
         facts: dict[str, Any] = {
-            "target": f"{host}:{port}" if target else None,
+            "target": _target_text(host, port) if target else None,
             "peer_service": peer,
             "occurrences": len(found),
             "first_line": log_message(found[0][1].text),
@@ -375,9 +420,9 @@ class ConnectionRefused:
             )
         elif peer is not None:
             advice = (
-                f"{service} cannot reach {peer} at {host}:{port}: check that {peer} runs and"
-                f" listens on port {port} on all interfaces, and that {service} starts only once"
-                f" {peer} is ready (depends_on with condition service_healthy)."
+                f"{service} cannot reach {peer} at {facts['target']}: check that {peer} runs and"
+                f" listens on port {port or 'it serves'} on all interfaces, and that {service}"
+                f" starts only once {peer} is ready (depends_on with condition service_healthy)."
             )
         else:
             address = facts["target"] or "the address"
@@ -399,8 +444,21 @@ class ConnectionRefused:
         )
 
 
+def _target_text(host: str | None, port: int | None) -> str | None:
+    if host is None:
+        return None
+    if port is None:
+        return host
+    return f"{host}:{port}"
+
+
 _DENIED_PATHS = [
     re.compile(r"Permission denied: ['\"](?P<path>/[^'\"]+)['\"]"),
+    re.compile(r"['\"](?P<path>/[^'\"]+)['\"]: (?:Permission denied|Operation not permitted)"),
+    re.compile(
+        r"(?:change|changing) (?:the )?(?:ownership|permissions|owner) of (?:directory )?"
+        r"['\"](?P<path>/[^'\"]+)['\"]"
+    ),
     re.compile(r"EACCES: permission denied, \w+ ['\"](?P<path>/[^'\"]+)['\"]", re.IGNORECASE),
     re.compile(r"open (?P<path>/\S+): permission denied", re.IGNORECASE),
     re.compile(r'could not open file "(?P<path>[^"]+)": Permission denied'),
@@ -408,7 +466,31 @@ _DENIED_PATHS = [
 ]
 
 
+# The kernel refusing to execute the container's program: no execute bit,
+# or a mount with noexec.
+_EXEC_DENIED = [
+    re.compile(r"exec (?P<path>/\S+?):? permission denied", re.IGNORECASE),
+    re.compile(r'exec: "(?P<path>[^"]+)": permission denied', re.IGNORECASE),
+    # The shell itself ("/bin/sh: 1: /app/start.sh: ..."), not a script named *.sh.
+    re.compile(
+        r"(?:^|[\s/])(?:ba|da)?sh: (?:line )?(?:\d+: )?(?P<path>[\w./-]+): Permission denied"
+    ),
+    re.compile(r'exec user process caused:? "?permission denied'),
+]
+
+
+def exec_denied_path(text: str) -> tuple[bool, str | None]:
+    """Return (True, program path or None) when a line reports a program the kernel may not run."""
+    for pattern in _EXEC_DENIED:
+        match = pattern.search(text)
+        if match is not None:
+            return True, match.groupdict().get("path")
+    return False, None
+
+
 def denied_path(text: str) -> str | None:
+    if exec_denied_path(text)[0]:
+        return None
     for pattern in _DENIED_PATHS:
         match = pattern.search(text)
         if match is not None:
@@ -448,7 +530,10 @@ class PermissionDenied:
     """The process may not read or write a file it needs.
 
     Symptom: "Permission denied: '/data/app.db'", "EACCES: permission denied",
-    "open /x: permission denied".
+    "open /x: permission denied", "mkdir: cannot create directory '/data/x':
+    Permission denied", "chown: changing ownership of '/var/lib/x':
+    Operation not permitted". A program the kernel may not execute belongs
+    to ENTRYPOINT_NOT_EXECUTABLE.
 
     Remedy: give the container's user access to the path: change the owner
     of the mounted volume's files, or set `user:` to an owner, or fix the
@@ -458,6 +543,7 @@ class PermissionDenied:
     code: ClassVar[str] = "PERMISSION_DENIED"
     summary: ClassVar[str] = "The process is denied access to a file"
     category: ClassVar[Category] = Category.RUNTIME
+    reads: ClassVar[frozenset[str]] = frozenset({LOG, COMPOSE, SOURCE})
 
     def match(self, context: AnalysisContext) -> list[Finding]:
         findings = []

@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+node scripts/check-env.js
+exec node server.js

@@ -1,0 +1,1 @@
+"""TACoreService: a trading-analysis core service with ZeroMQ workers."""
