@@ -209,7 +209,7 @@ def diagnose(
         Path | None,
         typer.Option("--evidence", help="Analyse a saved or hand-written evidence bundle; no engine needed."),
     ] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="Output format: table, json or sarif.")] = OutputFormat.table,
     lang: LangOption = None,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
@@ -291,7 +291,7 @@ def _collect_live(project_dir: Path, file: list[str] | None, project_name: str |
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder holding report.json.")],
-    output_format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.md,
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="Output format: md, json, html or sarif.")] = ReportFormat.md,
     lang: LangOption = None,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
