@@ -182,7 +182,7 @@ def run(
         record = run_loop(project, engine, loaded_plan, options, notify=notify)
     except RunInterrupted as interrupted:
         # The loop has rolled back what it had not verified and completed the
-        # record, so the report still says what happened before Ctrl-C.
+        # record, so the report still shows what happened before Ctrl-C.
         progress().close()
         record = interrupted.record
         target_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / record.run_id
