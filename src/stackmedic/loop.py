@@ -27,7 +27,7 @@ from stackmedic.analysis.patch_schema import (
 )
 from stackmedic.analysis.patches import propose_patches
 from stackmedic.engine import ComposeProject, DockerEngine, compose_version
-from stackmedic.errors import ComposeError, EngineError, RepairError
+from stackmedic.errors import ComposeError, EngineError, RepairError, StackmedicError
 from stackmedic.evidence.collect import collect
 from stackmedic.evidence.model import Evidence, utc_now
 from stackmedic.lock import ProjectLock
@@ -146,7 +146,7 @@ def run_loop(
     state = _State()
     with ProjectLock(project.project_dir, run_id):
         try:
-            _baseline(project, engine, plan, record, state, say)
+            _baseline(project, engine, plan, record, state, say, dry_run=options.dry_run)
             for number in range(1, options.max_cycles + 1):
                 cycle = CycleRecord(number=number)
                 record.cycles.append(cycle)
@@ -204,10 +204,20 @@ def _baseline(
     record: RunRecord,
     state: _State,
     say: Notify,
+    *,
+    dry_run: bool = False,
 ) -> None:
-    """Deploy when nothing runs, wait for the containers to settle, run the checks once."""
+    """Deploy when nothing runs, wait for the containers to settle, run the checks once.
+
+    A dry run never deploys: with no containers it raises StackmedicError.
+    """
     since = time.time()
     if not engine.project_containers(project.name):
+        if dry_run:
+            raise StackmedicError(
+                f"no containers found for compose project {project.name!r}, and a dry run deploys nothing",
+                hint="bring the stack up first (docker compose up -d), or pass its project name with -p",
+            )
         say("baseline.deploy")
         record.add_warning("report.warning.deployed_first")
         project.up(build=True)

@@ -35,3 +35,17 @@ def test_malformed_yaml_is_exit_2_with_file_and_line(tmp_path):
     assert "docker-compose.yml:" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert compose.read_text() == original, "a failed run loses nothing"
+
+
+def test_dry_run_on_stopped_project_deploys_nothing(tmp_path):
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: stackmedic/python-base:bookworm\n")
+    name = f"smdry-{tmp_path.name[-8:].lower()}"
+
+    result = stackmedic("run", str(tmp_path), "-p", name, "--dry-run")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "a dry run deploys nothing" in result.stderr
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
+                            capture_output=True, text=True, check=True)
+    assert listed.stdout.strip() == ""
