@@ -925,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for name, step in steps:
         started = time.perf_counter()
+        report.machine[f"load average (1/5/15 min) before section {name}"] = load_average()
         logger.info("section %s: load average %s", name, load_average())
         try:
             step()
