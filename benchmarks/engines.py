@@ -6,7 +6,7 @@ check that every way finds the same lines. A function whose package is not
 installed raises ImportError and is left out of the table.
 
 - `per_line_loop`: every line against every regex with Python's `re`.
-- `re2_set_per_line`: google-re2's RE2::Set answers which regexes match a
+- `re2_set_per_line`: google-re2's RE2::Set returns which regexes match a
   line in one call; the loop over lines stays in Python.
 - `pyahocorasick_prefilter`, `ahocorasick_rs_prefilter`: the required
   literals (from `stackmedic.analysis.logscan.required_literals`) found with
@@ -122,10 +122,10 @@ def _prefiltered(
 
     candidates: dict[int, set[int]] = {}
     for caseless, haystack in ((False, text), (True, lowered)):
-        wanted = sorted({literal for (flag, literal) in by_literal if flag == caseless})
-        if not wanted:
+        searched = sorted({literal for (flag, literal) in by_literal if flag == caseless})
+        if not searched:
             continue
-        for start, literal in make_finder(wanted)(haystack):
+        for start, literal in make_finder(searched)(haystack):
             line_start = haystack.rfind("\n", 0, start) + 1
             candidates.setdefault(line_start, set()).update(by_literal[(caseless, literal)])
 

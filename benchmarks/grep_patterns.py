@@ -108,7 +108,7 @@ def _bracket(items: list[Any], caseless: bool) -> str:
         if op is c.NEGATE:
             negated = True
         elif op is c.LITERAL and chr(argument) == "\n":
-            # grep sees one line at a time, and a newline in a pattern file ends the pattern.
+            # grep matches one line at a time, and a newline in a pattern file ends the pattern.
             continue
         elif op is c.LITERAL:
             character = chr(argument)

@@ -1,10 +1,10 @@
 """A deterministic, realistic container log for the log-analysis benchmark.
 
-`write_log` writes lines in the formats services of a compose stack print
-(Python logging, uvicorn access lines, logfmt, JSON, Java logback, Node.js),
-where about one line in a hundred is one the pattern library looks for: a
-failed connection, a traceback, a bind announcement, a missing table. The
-same seed always gives the same bytes.
+`write_log` writes lines in formats that services of a compose stack print:
+Python logging, uvicorn, logfmt, JSON and Java logback. About one line in a
+hundred is one that the pattern library looks for, such as a failed
+connection, a traceback, a bind announcement or a missing table. The same
+seed always gives the same bytes.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Usage: python benchmarks/peak_rss.py RESULT_FILE COMMAND [ARGUMENTS...]
 
 Linux counts the memory a process had before `exec` in the `ru_maxrss` of
-the program it becomes, so a child forked straight from the benchmark (which
-holds hundreds of MiB of log) would report at least that much. This small
+the program it becomes, so a child forked straight from the benchmark (whose
+process contains hundreds of MiB of log) would report at least that much. This small
 process forks the command instead; the figure then includes at most this
 launcher's own few MiB.
 """

@@ -135,7 +135,7 @@ class Report:
             "# Benchmarks",
             "",
             "How fast stackmedic diagnoses, measured next to the plain tools in the same run.",
-            f"Written by `python benchmarks/run.py {' '.join(self.arguments.argv)}`".rstrip() + ";",
+            f"Written by `{' '.join(['python benchmarks/run.py', *self.arguments.argv])}`;",
             "run it again to replace this page. Figures are the median of the repeats,",
             "with the lowest and highest value in brackets.",
             "",

@@ -547,6 +547,8 @@ class _HyperscanFinder:
             return self.ascii_db, self.ascii_slots
         with self._lock:
             if self.unicode_db is None:
+                # TODO: this compile takes about 2 s (benchmarks/run.py measures it) on each
+                # process's first non-ASCII log; hyperscan.dumpb/loadb could cache it on disk.
                 self.unicode_db, self.unicode_slots = self._compile(unicode=True)
         return self.unicode_db, self.unicode_slots
 
