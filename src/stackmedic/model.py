@@ -3,7 +3,7 @@
 Findings, repairs and check results are plain dataclasses shared by every
 room: patterns create findings, the repair planner turns their proposals into
 repairs, verification produces check results, and the report renders the
-`RunRecord` that holds them all. See `stackmedic.evidence.model` for the
+`RunRecord` that contains them all. See `stackmedic.evidence.model` for the
 evidence these are computed from.
 """
 
@@ -26,7 +26,7 @@ class Category(str, enum.Enum):
 
 
 class Fixability(str, enum.Enum):
-    """Who can remove a finding's cause."""
+    """The party that can remove a finding's cause."""
 
     COMPOSE = "compose"
     CODE = "code"
@@ -37,7 +37,7 @@ class Fixability(str, enum.Enum):
 class SourceLocation:
     """A place in the project's files: path relative to the project directory.
 
-    `snippet` holds a few numbered lines around `line`.
+    `snippet` contains a few numbered lines around `line`.
     """
 
     path: str

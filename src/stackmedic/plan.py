@@ -21,7 +21,7 @@ from stackmedic.model import CheckSpec
 PLAN_FILE = "stackmedic.yaml"
 CHECK_TYPES = {"http", "tcp", "exec", "log_absent", "log_present", "containers"}
 DEFAULT_SETTLE_TIMEOUT = 180.0
-# What each check type needs in its entry, beyond name and type.
+# The fields each check type requires in its entry, beyond name and type.
 REQUIRED_PARAMS = {
     "http": ("url",),
     "tcp": ("host", "port"),

@@ -1,7 +1,7 @@
 """The evidence one DIAGNOSE step gathers, as plain data.
 
 Every item records how and when it was collected (`Provenance`), so a report
-can say which Engine API call or command produced a line. Nothing here talks
+can name which Engine API call or command produced a line. Nothing here talks
 to the engine: `stackmedic.evidence.collect` fills these from it.
 """
 
@@ -24,7 +24,7 @@ def utc_now() -> str:
 
 @dataclass
 class Provenance:
-    """How one evidence item was obtained.
+    """The source of one evidence item.
 
     `method` is one of engine-api, compose-cli, filesystem, bundle; `call` is
     the API endpoint or the command line.
