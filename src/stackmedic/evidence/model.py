@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-
 # The kinds of evidence a collection can lack; `Evidence.missing_evidence`
 # holds some of them and each pattern declares the ones it reads.
 EVIDENCE_KINDS = ("compose", "state", "health_log", "log", "source")
