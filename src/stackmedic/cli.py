@@ -377,8 +377,9 @@ def main() -> None:
         _close_progress()
         if state.debug:
             logger.exception("failed")
-        hint = f" ({t('cli.hint')}: {error.hint})" if error.hint else ""
-        state.error_console.print(f"stackmedic: {t('cli.error')}: {escape(str(error))}{escape(hint)}",
+        text, hint_text = error.localized(state.lang)
+        hint = f" ({t('cli.hint')}: {hint_text})" if hint_text else ""
+        state.error_console.print(f"stackmedic: {t('cli.error')}: {escape(text)}{escape(hint)}",
                                   soft_wrap=True)
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:

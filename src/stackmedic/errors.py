@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 
+from stackmedic.i18n import Message, message_text
+
 
 class ExitCode(enum.IntEnum):
     HEALTHY = 0
@@ -22,12 +24,22 @@ class StackmedicError(Exception):
     """Root of every error stackmedic raises on purpose.
 
     `hint` says what the user can do next; the CLI prints it after the message.
+    Either may be a `Message` (see `stackmedic.i18n.message`), so that the CLI
+    shows it in the user's language; `message` and `hint` stay the English
+    text, for logs and for callers that read them.
     """
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, message: str | Message, *, hint: str | Message | None = None) -> None:
+        self.translatable = _as_message(message)
+        self.translatable_hint = None if hint is None else _as_message(hint)
+        super().__init__(self.translatable.text)
+        self.message = self.translatable.text
+        self.hint = None if self.translatable_hint is None else self.translatable_hint.text
+
+    def localized(self, lang: str) -> tuple[str, str | None]:
+        """Return the message and the hint in `lang`, falling back to English."""
+        hint = None if self.translatable_hint is None else message_text(self.translatable_hint, lang)
+        return message_text(self.translatable, lang), hint
 
     def __str__(self) -> str:
         return self.message
@@ -44,7 +56,11 @@ class EngineError(StackmedicError):
     """
 
     def __init__(
-        self, message: str, *, container: str | None = None, hint: str | None = None
+        self,
+        message: str | Message,
+        *,
+        container: str | None = None,
+        hint: str | Message | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.container = container
@@ -62,11 +78,11 @@ class ComposeError(StackmedicError):
 
     def __init__(
         self,
-        message: str,
+        message: str | Message,
         *,
         command: list[str] | None = None,
         stderr: str = "",
-        hint: str | None = None,
+        hint: str | Message | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.command = command or []
@@ -87,3 +103,7 @@ class RepairError(StackmedicError):
 
 class ProjectLockedError(StackmedicError):
     """Another stackmedic run holds the project's lock."""
+
+
+def _as_message(value: str | Message) -> Message:
+    return value if isinstance(value, Message) else Message(key="", text=value)

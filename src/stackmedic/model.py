@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stackmedic.evidence.model import utc_now
-from stackmedic.i18n import DEFAULT_LANGUAGE, translate
+from stackmedic.i18n import Message, message
 
 
 class Category(str, enum.Enum):
@@ -167,39 +167,6 @@ class ContainerSnapshot:
     exit_code: int | None = None
     restart_count: int = 0
     oom_killed: bool = False
-
-
-@dataclass
-class Message:
-    """A sentence stored as a message-catalogue key and its fields.
-
-    Reports in English show `text`, the sentence as the run wrote it. Other
-    languages translate `key` with `params`, and fall back to `text` when
-    their catalogue lacks the key or a field. A param may itself be a
-    message, stored as an object with `key`, `params` and `text` so that the
-    record survives a JSON round trip unchanged. It is translated before it
-    fills the outer sentence. An empty `key` marks free text that no
-    catalogue translates.
-    """
-
-    key: str
-    params: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
-
-
-def message(key: str, /, **params: Any) -> Message:
-    """Build a `Message` whose `text` is the English sentence of `key` with `params`.
-
-    A `Message` among the params is stored in its object form.
-    """
-    english = {
-        name: value.text if isinstance(value, Message) else value for name, value in params.items()
-    }
-    stored = {
-        name: asdict(value) if isinstance(value, Message) else value
-        for name, value in params.items()
-    }
-    return Message(key=key, params=stored, text=translate(key, DEFAULT_LANGUAGE, **english))
 
 
 @dataclass

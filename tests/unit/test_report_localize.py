@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import run_builders as builders
 
+from stackmedic import i18n
 from stackmedic.model import ComposeEdit, Message, PhaseRecord, Repair, message
 from stackmedic.report import localize
 from stackmedic.report.render import load_run, render_html, render_markdown, write_reports
@@ -43,12 +44,12 @@ def test_add_note_keeps_text_and_message_together() -> None:
 def test_english_shows_the_stored_text() -> None:
     stored = Message("report.note.collected", {"count": 4}, "collected 4 containers (as written)")
 
-    assert localize.message_text(stored, "en") == "collected 4 containers (as written)"
+    assert i18n.message_text(stored, "en") == "collected 4 containers (as written)"
 
 
 def test_chinese_translates_key_with_params() -> None:
     assert (
-        localize.message_text(message("report.note.collected", count=4), "zh-CN")
+        i18n.message_text(message("report.note.collected", count=4), "zh-CN")
         == "收集了 4 个容器"
     )
 
@@ -57,7 +58,7 @@ def test_nested_message_is_translated_first() -> None:
     rejected = builders.host_repair()
     recommendation = localize.repair_not_applied_message(rejected)
 
-    text = localize.message_text(recommendation, "zh-CN")
+    text = i18n.message_text(recommendation, "zh-CN")
 
     assert text.startswith(
         "为 tacoreservice-worker 设置 TACORESERVICE_HOST=tacoreservice：未应用（"
@@ -75,7 +76,7 @@ def test_nested_message_is_translated_first() -> None:
     ids=["unknown key", "missing field", "free text"],
 )
 def test_untranslatable_message_falls_back_to_text(stored: Message) -> None:
-    assert localize.message_text(stored, "zh-CN") == "kept as written"
+    assert i18n.message_text(stored, "zh-CN") == "kept as written"
 
 
 def test_dict_shaped_param_is_read_as_message() -> None:
@@ -85,11 +86,11 @@ def test_dict_shaped_param_is_read_as_message() -> None:
         "text": "collected 2 containers",
     }
 
-    assert localize.as_message(loaded) == Message(
+    assert i18n.as_message(loaded) == Message(
         "report.note.collected", {"count": 2}, "collected 2 containers"
     )
-    assert localize.as_message({"key": "x"}) is None
-    assert localize.as_message("text") is None
+    assert i18n.as_message({"key": "x"}) is None
+    assert i18n.as_message("text") is None
 
 
 def test_repair_titles_follow_the_compose_edit_in_chinese() -> None:
@@ -144,7 +145,7 @@ def test_finding_recommendation_quotes_the_translated_summary() -> None:
     recommendation = localize.finding_recommendation_message(finding)
 
     assert recommendation.text == finding.recommendation
-    chinese = localize.message_text(recommendation, "zh-CN")
+    chinese = i18n.message_text(recommendation, "zh-CN")
     assert chinese.startswith("修复：")
     assert "last_seen" in chinese
     assert "workers" in chinese

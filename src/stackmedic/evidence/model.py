@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from stackmedic.i18n import Message, message
+
 # The kinds of evidence a collection can lack; `Evidence.missing_evidence`
 # holds some of them and each pattern declares the ones it reads.
 EVIDENCE_KINDS = ("compose", "state", "health_log", "log", "source")
@@ -116,12 +118,20 @@ class Evidence:
     collected_at: str = field(default_factory=utc_now)
     provenance: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The catalogue form of those `warnings` that have one, matched by text.
+    warning_messages: list[Message] = field(default_factory=list)
     # The compose files as written, before interpolation, by path. Patterns
     # compare them with `compose_config` (a `${X}` that resolved to "").
     compose_texts: dict[str, str] = field(default_factory=dict)
     # Kinds of evidence (EVIDENCE_KINDS) the collector could not provide, as
     # with a hand-written bundle that has no ps.txt.
     missing_evidence: list[str] = field(default_factory=list)
+
+    def add_warning(self, key: str, /, **params: Any) -> None:
+        """Append a warning in English to `warnings` and its catalogue form to `warning_messages`."""
+        warning = message(key, **params)
+        self.warnings.append(warning.text)
+        self.warning_messages.append(warning)
 
     @property
     def services(self) -> dict[str, dict[str, Any]]:

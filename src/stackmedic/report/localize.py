@@ -15,76 +15,20 @@ same on the terminal as in the report.
 from __future__ import annotations
 
 import logging
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from stackmedic.i18n import DEFAULT_LANGUAGE, catalogue, display_fields
-from stackmedic.model import Finding, Message, PhaseRecord, Recommendation, Repair, RunRecord
+from stackmedic.i18n import (
+    DEFAULT_LANGUAGE,
+    Message,
+    catalogue,
+    fill,
+    message_text,
+)
+from stackmedic.model import Finding, PhaseRecord, Recommendation, Repair, RunRecord
 
 logger = logging.getLogger(__name__)
-
-_MESSAGE_FIELDS = frozenset({"key", "params", "text"})
-
-
-def fill(template: str, fields: Mapping[str, Any]) -> str | None:
-    """Format `template` with `fields`. Return None when it names a field that `fields` lacks.
-
-    Lists and dicts among the fields are joined into text first (see
-    `stackmedic.i18n.display_fields`).
-    """
-    values = display_fields(dict(fields))
-    try:
-        required = {
-            name.split(".")[0].split("[")[0]
-            for _text, name, _spec, _conversion in string.Formatter().parse(template)
-            if name
-        }
-        if not required <= values.keys():
-            logger.debug("message lacks fields %s", sorted(required - values.keys()))
-            return None
-        return template.format(**values)
-    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
-        logger.debug("cannot format %r: %s", template, error)
-        return None
-
-
-def as_message(value: object) -> Message | None:
-    """Return `value` as a `Message` when it is one or has a message's JSON shape."""
-    if isinstance(value, Message):
-        return value
-    if (
-        isinstance(value, Mapping)
-        and set(value) == _MESSAGE_FIELDS
-        and isinstance(value["key"], str)
-        and isinstance(value["params"], Mapping)
-        and isinstance(value["text"], str)
-    ):
-        return Message(key=value["key"], params=dict(value["params"]), text=value["text"])
-    return None
-
-
-def message_text(message: Message, lang: str) -> str:
-    """Return `message` in `lang`.
-
-    English shows the stored `text`. Another language translates `key`
-    (nested messages among the params first) and falls back to `text`
-    when its catalogue lacks the key or the params lack a field.
-    """
-    if (lang == DEFAULT_LANGUAGE and message.text) or not message.key:
-        return message.text
-    template = catalogue(lang).get(message.key)
-    if template is None:
-        logger.debug("message %s missing in %s; showing the stored text", message.key, lang)
-        return message.text
-    fields: dict[str, Any] = {}
-    for name, value in message.params.items():
-        nested = as_message(value)
-        fields[name] = message_text(nested, lang) if nested is not None else value
-    filled = fill(template, fields)
-    return message.text if filled is None else filled
-
 
 def localized(text: str, messages: Iterable[Message], lang: str) -> str:
     """Return `text` in `lang` when one of `messages` has it as its `text`, else unchanged."""
