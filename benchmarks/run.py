@@ -411,7 +411,7 @@ def bench_logs(report: Report, arguments: argparse.Namespace) -> None:
             # The engine's candidates only: no line numbers, texts or LogMatch objects.
             finder = scanners["hyperscan"]._hyperscan
             assert finder is not None
-            _, slices = finder.candidate_slices(data, scanners["hyperscan"]._python)
+            _, slices, _ = finder.candidate_slices(data, scanners["hyperscan"]._python)
             return sum(len(pairs) for _, pairs in slices)
 
         def grep(locale: str) -> int:
@@ -492,6 +492,7 @@ def bench_logs(report: Report, arguments: argparse.Namespace) -> None:
                 parallel.median >= 1,
             )
 
+    exact = len(scanners["hyperscan"]._hyperscan.ascii_exact) if "hyperscan" in scanners else 0
     compile_text = ", ".join(
         f"{engine} {seconds:.2f} s" for engine, seconds in compile_seconds.items()
     )
@@ -531,9 +532,12 @@ Why Hyperscan: it is the only one of these that runs every regex over the
 whole buffer in one pass in C and hands back only the matches. RE2's set
 still needs a Python call per line, and an Aho-Corasick prefilter a Python
 step per literal hit, and the short literals some signatures have occur on
-most lines. Hyperscan's prefilter mode takes each regex as Python wrote it,
-lookahead included, and may match more, never less; the Python regex object
-then confirms each candidate line. Without the hyperscan package,
+most lines. A regex whose matches cannot leave their line is compiled
+exactly, and on a clean ASCII buffer its matches are taken as they are
+({exact} of the {len(regexes)} regexes). Every other regex is compiled in
+prefilter mode, which takes it as Python wrote it, lookahead included, and
+may match more, never less; the Python regex object then confirms each
+candidate line. Without the hyperscan package,
 `LogScanner` falls back to the standard-library engine (the "fallback" row
 above). {unicode_text}
 """

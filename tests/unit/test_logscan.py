@@ -16,6 +16,7 @@ from stackmedic.analysis.logscan import (
     LogMatch,
     LogScanner,
     hyperscan_expression,
+    line_bound,
     required_literals,
 )
 from stackmedic.evidence.model import ContainerEvidence, LogLine
@@ -350,6 +351,104 @@ def test_scan_with_threads_equals_single_thread(
     text = MIXED_LOG * 20
 
     assert scanner.scan(text, "x", threads=3) == scanner.scan(text, "x", threads=1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_scan_file_reading_ahead_equals_whole_scan(engine: str, tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_text(MIXED_LOG * 30 + "\n", encoding="utf-8")
+    scanner = library_scanner(engine)
+
+    ahead = list(scanner.scan_file(path, "app", chunk_bytes=256, threads=2))
+
+    assert ahead == scanner.scan(MIXED_LOG * 30, "app")
+
+
+def test_read_ahead_pieces_equal_plain_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(b"line %d " % n + b"x" * (n % 97) + b"\n" for n in range(2000)))
+
+    plain = [bytes(piece) for piece in logscan._line_chunks(path, 1000)]
+    ahead = [bytes(piece) for piece in logscan._line_chunks(path, 1000, read_ahead=True)]
+
+    assert ahead == plain
+    assert b"".join(ahead) == path.read_bytes()
+    assert all(piece.endswith(b"\n") for piece in ahead)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"connection refused|ECONNREFUSED",
+        r"^panic: (?P<what>.+)$",
+        r"\bport (\d+)\b",
+        r"Started \S+ in [\d.]+ seconds",
+        r"(?i)ready to accept",
+        r"[A-Z_]{3,} is not set",
+    ],
+)
+def test_line_bound_regexes(pattern: str) -> None:
+    assert line_bound(re.compile(pattern))
+
+
+@pytest.mark.parametrize(
+    "pattern, flags",
+    [
+        (r"name:\s*'key'", 0),  # \s takes a newline
+        (r"[^:]+: failed", 0),  # a negated class takes a newline
+        (r"\W+end", 0),
+        (r"a\nb", 0),
+        (r"a.b", re.DOTALL),
+        (r"Ready(?! unix)", 0),  # lookahead
+        (r"(a)\1", 0),  # back reference
+        (r"x[\x00-\x7f]y", 0),  # a range over the newline
+    ],
+)
+def test_regexes_that_can_leave_their_line_are_not_line_bound(pattern: str, flags: int) -> None:
+    assert not line_bound(re.compile(pattern, flags))
+
+
+@needs_hyperscan
+def test_exact_matches_skip_the_confirming_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    regex = re.compile(r"connection refused")
+    scanner = LogScanner({"REFUSED": [regex]}, engine="hyperscan")
+    assert scanner._hyperscan is not None and scanner._hyperscan.ascii_exact == {0}
+    searched: list[str] = []
+    spy = re.compile(regex.pattern)
+    monkeypatch.setattr(scanner, "_regexes", [_Recording(spy, searched)])
+
+    clean = scanner.scan("ok\nconnection refused\n", "x")
+    with_return = scanner.scan("ok\r\nconnection refused\r\n", "x")
+
+    assert [m.line_number for m in clean] == [m.line_number for m in with_return] == [2]
+    # Trusted in the clean buffer; searched again where a carriage return could differ.
+    assert searched == ["connection refused"]
+
+
+class _Recording:
+    """A regex stand-in that records the texts it is asked to search."""
+
+    def __init__(self, regex: re.Pattern[str], texts: list[str]) -> None:
+        self.regex, self.texts, self.pattern = regex, texts, regex.pattern
+
+    def search(self, text: str) -> re.Match[str] | None:
+        self.texts.append(text)
+        return self.regex.search(text)
+
+
+@needs_hyperscan
+def test_hyperscan_and_python_engines_agree_on_generated_mix() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import logmix
+    finally:
+        sys.path.pop(0)
+    text = "\n".join(logmix.generate_lines(20_000, seed=11))
+    fast = library_scanner("hyperscan").scan(text, "mix")
+    plain = library_scanner("python").scan(text, "mix")
+
+    assert fast == plain
+    assert len(fast) > 100
 
 
 def test_python_engine_is_used_when_forced() -> None:

@@ -159,11 +159,13 @@ class LogScanner:
     ) -> Iterator[LogMatch]:
         """Scan a log file of any size in chunks cut at line ends; memory stays near `chunk_bytes`.
 
+        With `threads` above 1 the next chunk is read ahead, in a second buffer.
+
         NOTE: a single line longer than `chunk_bytes` is read whole.
         """
         label = str(path) if origin is None else origin
         first_line = 1
-        for chunk in _line_chunks(path, chunk_bytes):
+        for chunk in _line_chunks(path, chunk_bytes, read_ahead=threads > 1):
             found, counted_to, number = self._scan_counted(chunk, label, first_line, threads)
             yield from found
             first_line = number + chunk.count(b"\n", counted_to)
@@ -174,12 +176,16 @@ class LogScanner:
         """Scan and also return an offset of the buffer and the number of the line starting there."""
         if self._hyperscan is not None:
             buffer = data.encode("utf-8", "replace") if isinstance(data, str) else data
-            buffer, slices = self._hyperscan.candidate_slices(buffer, self._python, threads)
+            buffer, slices, trusted = self._hyperscan.candidate_slices(
+                buffer, self._python, threads
+            )
             found: list[LogMatch] = []
             number, counted_to = first_line, 0
             for start, pairs in slices:
                 number += buffer.count(b"\n", counted_to, start)
-                matches, counted_to, number = self._confirm(buffer, pairs, origin, number, start)
+                matches, counted_to, number = self._confirm(
+                    buffer, pairs, origin, number, start, trusted
+                )
                 found.extend(matches)
             return found, counted_to, number
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
@@ -198,13 +204,15 @@ class LogScanner:
         origin: str,
         first_line: int,
         start_offset: int,
+        trusted: frozenset[int] = frozenset(),
     ) -> tuple[list[LogMatch], int, int]:
         """Map sorted (offset, slot) candidates to lines and keep the lines the regexes match.
 
         The candidates lie at or after `start_offset`, a line start whose line
         number is `first_line`. One pass in buffer order: each candidate line
-        is found, numbered and decoded once, counting newlines in C. Also
-        returns the last line start counted and its number.
+        is found, numbered and decoded once, counting newlines in C. The
+        regexes of `trusted` slots matched their lines exactly and are not
+        searched again. Also returns the last line start counted and its number.
         """
         newline: Any = "\n" if isinstance(buffer, str) else b"\n"
         found: list[LogMatch] = []
@@ -220,7 +228,7 @@ class LogScanner:
             start = buffer.rfind(newline, 0, offset) + 1
             if start != line_start:
                 found.extend(
-                    self._line_matches(buffer, line_start, line_end, number, slots, origin)
+                    self._line_matches(buffer, line_start, line_end, number, slots, origin, trusted)
                 )
                 line_start = start
                 line_end = buffer.find(newline, offset)
@@ -230,11 +238,20 @@ class LogScanner:
                 counted_to = line_start
                 slots = set()
             slots.add(slot)
-        found.extend(self._line_matches(buffer, line_start, line_end, number, slots, origin))
+        found.extend(
+            self._line_matches(buffer, line_start, line_end, number, slots, origin, trusted)
+        )
         return found, counted_to, number
 
     def _line_matches(
-        self, buffer: Any, start: int, end: int, number: int, slots: set[int], origin: str
+        self,
+        buffer: Any,
+        start: int,
+        end: int,
+        number: int,
+        slots: set[int],
+        origin: str,
+        trusted: frozenset[int],
     ) -> list[LogMatch]:
         if not slots:
             return []
@@ -242,7 +259,12 @@ class LogScanner:
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
         text = text.removesuffix("\r")
         regexes, users = self._regexes, self._ranked_users
-        matched = [user for slot in slots if regexes[slot].search(text) for user in users[slot]]
+        matched = [
+            user
+            for slot in slots
+            if slot in trusted or regexes[slot].search(text)
+            for user in users[slot]
+        ]
         if len(slots) > 1:
             matched.sort()
         return [
@@ -253,32 +275,53 @@ class LogScanner:
 # --- reading files ------------------------------------------------------------------
 
 
-def _line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes | bytearray]:
+def _line_chunks(
+    path: Path, chunk_bytes: int, *, read_ahead: bool = False
+) -> Iterator[bytes | bytearray]:
     """Yield a file's bytes in pieces of about `chunk_bytes` that end at a newline.
 
     A file smaller than `chunk_bytes` is one piece, read at once. A larger
-    file is read piece by piece into one reused buffer, each piece completed
+    file is read piece by piece into a reused buffer, each piece completed
     with the rest of its last line, so a piece is valid only until the next
-    one is requested. Reusing the buffer saves zero-filling a new one each time.
+    one is requested. Reusing the buffer saves zero-filling a new one each
+    time. With `read_ahead`, a second buffer takes the next piece in a
+    background thread while the caller works on the current one (the read
+    releases the GIL), which costs one more `chunk_bytes` of memory.
     """
     with path.open("rb") as stream:
         if os.fstat(stream.fileno()).st_size < chunk_bytes:
             yield stream.read()
             return
-        buffer = bytearray(chunk_bytes)
-        while True:
-            if len(buffer) < chunk_bytes:
-                buffer.extend(bytes(chunk_bytes - len(buffer)))
-            elif len(buffer) > chunk_bytes:
-                del buffer[chunk_bytes:]
-            with memoryview(buffer) as view:
-                size = stream.readinto(view)
-            if not size:
-                return
-            del buffer[size:]
-            if size == chunk_bytes and not buffer.endswith(b"\n"):
-                buffer += stream.readline()
-            yield buffer
+        if not read_ahead:
+            buffer = bytearray(chunk_bytes)
+            while _read_piece(stream, buffer, chunk_bytes):
+                yield buffer
+            return
+        buffers = (bytearray(chunk_bytes), bytearray(chunk_bytes))
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(_read_piece, stream, buffers[0], chunk_bytes)
+            index = 0
+            while pending.result():
+                current = buffers[index]
+                index ^= 1
+                pending = reader.submit(_read_piece, stream, buffers[index], chunk_bytes)
+                yield current
+
+
+def _read_piece(stream: Any, buffer: bytearray, chunk_bytes: int) -> bool:
+    """Read the next piece of `stream` into `buffer`, up to a line end; False at the end of the file."""
+    if len(buffer) < chunk_bytes:
+        buffer.extend(bytes(chunk_bytes - len(buffer)))
+    elif len(buffer) > chunk_bytes:
+        del buffer[chunk_bytes:]
+    with memoryview(buffer) as view:
+        size = stream.readinto(view)
+    if not size:
+        return False
+    del buffer[size:]
+    if size == chunk_bytes and not buffer.endswith(b"\n"):
+        buffer += stream.readline()
+    return True
 
 
 # --- container logs -----------------------------------------------------------------------
@@ -448,7 +491,7 @@ class _HyperscanFinder:
     def __init__(self, module: Any, regexes: Sequence[re.Pattern[str]]) -> None:
         self.hs = module
         self.regexes = regexes
-        self.ascii_db, self.ascii_slots = self._compile(unicode=False)
+        self.ascii_db, self.ascii_slots, self.ascii_exact = self._compile(unicode=False)
         self.unicode_db: Any = None
         self.unicode_slots: list[int] = []
         self._lock = threading.Lock()
@@ -469,12 +512,15 @@ class _HyperscanFinder:
 
     def candidate_slices(
         self, buffer: bytes | bytearray, fallback: _PythonFinder, threads: int = 1
-    ) -> tuple[bytes | bytearray, Iterator[tuple[int, list[tuple[int, int]]]]]:
-        """Return the buffer the offsets refer to (valid UTF-8) and its candidates slice by slice.
+    ) -> tuple[bytes | bytearray, Iterator[tuple[int, list[tuple[int, int]]]], frozenset[int]]:
+        """Return the buffer the offsets refer to (valid UTF-8), its candidates slice by slice,
+        and the slots whose candidates are matches already.
 
         Each item is (slice start, sorted (offset, slot) pairs), in buffer
         order. With `threads` above 1 a large buffer is cut into slices that
-        `threads` workers scan at once.
+        `threads` workers scan at once. A slot matched exactly is trusted only
+        in a buffer of ASCII text without carriage returns or the separators
+        scanned as spaces, where Hyperscan and `re` see the same lines.
         """
         ascii_text = buffer.isascii()
         if not ascii_text:
@@ -527,7 +573,12 @@ class _HyperscanFinder:
             for (start, end), found in zip(pieces, results, strict=True):
                 yield start, with_extra(start, end, found)
 
-        return buffer, results()
+        trusted = (
+            self.ascii_exact
+            if ascii_text and scanned is buffer and b"\r" not in buffer
+            else frozenset()
+        )
+        return buffer, results(), trusted
 
     def _scan(
         self, database: Any, data: bytes | bytearray | memoryview, base: int
@@ -549,7 +600,7 @@ class _HyperscanFinder:
             if self.unicode_db is None:
                 # TODO: this compile takes about 2 s (benchmarks/run.py measures it) on each
                 # process's first non-ASCII log; hyperscan.dumpb/loadb could cache it on disk.
-                self.unicode_db, self.unicode_slots = self._compile(unicode=True)
+                self.unicode_db, self.unicode_slots, _ = self._compile(unicode=True)
         return self.unicode_db, self.unicode_slots
 
     def _scratch(self, database: Any) -> Any:
@@ -561,40 +612,59 @@ class _HyperscanFinder:
             scratch = scratches[id(database)] = self.hs.Scratch(database)
         return scratch
 
-    def _compile(self, *, unicode: bool) -> tuple[Any, list[int]]:
+    def _compile(self, *, unicode: bool) -> tuple[Any, list[int], frozenset[int]]:
+        """Compile the database; return it, the slots it holds and the slots it matches exactly.
+
+        In the ASCII database a line-bound regex (see `line_bound`) is compiled
+        exactly when Hyperscan supports it, and every other regex in
+        prefilter mode, which may match more than the regex, never less.
+        """
         hs = self.hs
         entries: list[tuple[int, bytes, int]] = []
         for slot, regex in enumerate(self.regexes):
             expression = hyperscan_expression(regex.pattern)
             if expression is None:
                 continue
-            flags = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_MULTILINE | hs.HS_FLAG_UTF8
+            flags = hs.HS_FLAG_MULTILINE | hs.HS_FLAG_UTF8
             if unicode:
                 flags |= hs.HS_FLAG_UCP
             if regex.flags & re.IGNORECASE:
                 flags |= hs.HS_FLAG_CASELESS
             if regex.flags & re.DOTALL:
                 flags |= hs.HS_FLAG_DOTALL
+            if unicode or not line_bound(regex):
+                flags |= hs.HS_FLAG_PREFILTER
             entries.append((slot, expression.encode("utf-8"), flags))
 
         try:
-            return self._build(entries), [slot for slot, _, _ in entries]
+            return self._compiled(entries)
         except hs.error:
             pass
-        # Hyperscan names no expression in its error, so each one is tried alone.
-        accepted = []
-        for entry in entries:
-            try:
-                self._build([entry])
-            except hs.error as error:
+        # Hyperscan names no expression in its error, so each one is tried alone,
+        # exactly first when it was meant to be, then in prefilter mode.
+        accepted: list[tuple[int, bytes, int]] = []
+        for slot, encoded, flags in entries:
+            for attempt in dict.fromkeys((flags, flags | hs.HS_FLAG_PREFILTER)):
+                try:
+                    self._build([(slot, encoded, attempt)])
+                except hs.error as error:
+                    logger.debug("hyperscan rejects %r (%s)", self.regexes[slot].pattern, error)
+                    continue
+                accepted.append((slot, encoded, attempt))
+                break
+            else:
                 logger.debug(
-                    "hyperscan rejects %r (%s); the standard-library engine scans it",
-                    self.regexes[entry[0]].pattern,
-                    error,
+                    "the standard-library engine scans %r", self.regexes[slot].pattern
                 )
-                continue
-            accepted.append(entry)
-        return self._build(accepted), [slot for slot, _, _ in accepted]
+        return self._compiled(accepted)
+
+    def _compiled(
+        self, entries: list[tuple[int, bytes, int]]
+    ) -> tuple[Any, list[int], frozenset[int]]:
+        exact = frozenset(
+            slot for slot, _, flags in entries if not flags & self.hs.HS_FLAG_PREFILTER
+        )
+        return self._build(entries), [slot for slot, _, _ in entries], exact
 
     def _build(self, entries: list[tuple[int, bytes, int]]) -> Any:
         database = self.hs.Database()
@@ -657,6 +727,83 @@ def hyperscan_expression(pattern: str) -> str | None:
 
 
 # --- required literals ---------------------------------------------------------------
+
+
+def line_bound(regex: re.Pattern[str]) -> bool:
+    """Return True when no match of `regex` can hold a line break or depend on the buffer's ends.
+
+    Such a regex, compiled exactly by Hyperscan, matches a line of a clean
+    ASCII buffer exactly where Python's `search` on that line would, so its
+    matches need no confirming search. A construct this does not know
+    counts as not line-bound.
+    """
+    try:
+        tree = sre_parse.parse(regex.pattern, regex.flags)
+    except (re.error, TypeError):
+        return False
+    return _items_line_bound(list(tree), bool(regex.flags & re.DOTALL))
+
+
+_NEWLINE = ord("\n")
+_CLASS_WITH_NEWLINE = frozenset(
+    {
+        sre_constants.CATEGORY_SPACE,
+        sre_constants.CATEGORY_NOT_WORD,
+        sre_constants.CATEGORY_NOT_DIGIT,
+        sre_constants.CATEGORY_LINEBREAK,
+    }
+)
+
+
+def _items_line_bound(items: list[Any], dotall: bool) -> bool:
+    c = sre_constants
+    for op, argument in items:
+        if op is c.LITERAL:
+            if argument == _NEWLINE:
+                return False
+        elif op is c.ANY:
+            if dotall:
+                return False
+        elif op is c.IN:
+            if not _class_line_bound(argument):
+                return False
+        elif op is c.SUBPATTERN:
+            _group, add_flags, _del_flags, body = argument
+            if not _items_line_bound(list(body), dotall or bool(add_flags & re.DOTALL)):
+                return False
+        elif op is c.BRANCH:
+            if not all(_items_line_bound(list(branch), dotall) for branch in argument[1]):
+                return False
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            if not _items_line_bound(list(argument[2]), dotall):
+                return False
+        elif op is c.ATOMIC_GROUP:
+            if not _items_line_bound(list(argument), dotall):
+                return False
+        elif op is c.AT:
+            # ^ and $ are line anchors in Hyperscan's multiline mode; \A, \Z and \b need no line.
+            if argument not in (c.AT_BEGINNING, c.AT_END, c.AT_BOUNDARY, c.AT_NON_BOUNDARY):
+                return False
+        else:
+            # NOT_LITERAL, lookarounds, back references, categories outside a class.
+            return False
+    return True
+
+
+def _class_line_bound(items: list[Any]) -> bool:
+    c = sre_constants
+    for op, argument in items:
+        if op is c.NEGATE:
+            return False
+        if op is c.LITERAL and argument == _NEWLINE:
+            return False
+        if op is c.RANGE and argument[0] <= _NEWLINE <= argument[1]:
+            return False
+        if op is c.CATEGORY and argument in _CLASS_WITH_NEWLINE:
+            return False
+        if op not in (c.LITERAL, c.RANGE, c.CATEGORY):
+            return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from stackmedic.patterns import lookup
 from stackmedic.patterns.base import LOG, SOURCE, AnalysisContext
 from stackmedic.patterns.common import (
     ERROR_LEVELS,
+    candidate_lines,
     containers_by_service,
     location_in,
     log_level,
@@ -413,7 +414,8 @@ class MissingAttribute:
         for service, containers in sorted(containers_by_service(context.evidence).items()):
             groups: dict[tuple[str, str], Occurrences] = {}
             for container in containers:
-                for line in container.logs:
+                for index in candidate_lines(container, _NO_ATTRIBUTE):
+                    line = container.logs[index]
                     found = _NO_ATTRIBUTE.search(line.text)
                     if found is None:
                         continue
@@ -551,7 +553,8 @@ class ModuleNotFound:
         for service, containers in sorted(containers_by_service(evidence).items()):
             groups: dict[str, Occurrences] = {}
             for container in containers:
-                for line in container.logs:
+                for index in candidate_lines(container, _NO_MODULE):
+                    line = container.logs[index]
                     found = _NO_MODULE.search(line.text)
                     if found is not None:
                         groups.setdefault(found.group("module"), Occurrences()).lines.append(

@@ -120,6 +120,20 @@ def logs_collected(container: ContainerEvidence) -> bool:
     return any(p.call.startswith("logs/") for p in from_bundle)
 
 
+def candidate_lines(container: ContainerEvidence, *regexes: re.Pattern[str]) -> list[int]:
+    """Return the positions in `container.logs` of the lines any of `regexes` may match.
+
+    Each regex must be one of the log signatures (`patterns.signatures`). A
+    pattern applies its own regex to these lines only, instead of to every
+    line, and finds the same lines: one multi-pattern scan of the log serves
+    every pattern.
+    """
+    # Imported here because the signature table imports the pattern modules.
+    from stackmedic.patterns.signatures import log_index
+
+    return log_index().line_indexes(container, *regexes)
+
+
 def last_nonempty_line(container: ContainerEvidence) -> LogLine | None:
     for line in reversed(container.logs):
         if line.text.strip():

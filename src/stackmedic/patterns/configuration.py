@@ -11,6 +11,7 @@ from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixabi
 from stackmedic.patterns import connections
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    candidate_lines,
     compose_environment,
     compose_ref,
     compose_value,
@@ -308,7 +309,8 @@ def _log_mentions(container: ContainerEvidence, known: set[str]) -> dict[str, Lo
     one the code reads; a named variable in an ERROR-like sentence counts too.
     """
     found = dict(env_key_error_names(container))
-    for line in container.logs:
+    for index in candidate_lines(container, _KEY_ERROR_ENV, _NOT_SET, _ENV_NAMED):
+        line = container.logs[index]
         key_error = _KEY_ERROR_ENV.search(line.text)
         if key_error is not None and key_error.group("name") in known:
             found.setdefault(key_error.group("name"), line)

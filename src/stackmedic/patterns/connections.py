@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
-from stackmedic.patterns.common import compose_environment, line_time, parse_time
+from stackmedic.patterns.common import candidate_lines, compose_environment, line_time, parse_time
 from stackmedic.patterns.images import kind_of_port, kind_of_scheme
 
 REFUSED = "refused"
@@ -153,7 +153,8 @@ def failed_connections(container: ContainerEvidence) -> list[FailedConnection]:
     """
     found: list[FailedConnection] = []
     logs = container.logs
-    for index, line in enumerate(logs):
+    for index in candidate_lines(container, _UNRESOLVED, _REFUSED, _UNAVAILABLE):
+        line = logs[index]
         kind = failure_kind(line.text)
         if kind is None:
             continue

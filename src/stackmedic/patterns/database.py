@@ -21,6 +21,7 @@ from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixabi
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    candidate_lines,
     compose_environment,
     compose_ref,
     compose_value,
@@ -55,7 +56,8 @@ class Hit:
 def _hits(evidence: Evidence, service: str, pattern: re.Pattern[str]) -> list[Hit]:
     found = []
     for container in sorted(evidence.containers_of(service), key=lambda c: c.name):
-        for line in container.logs:
+        for index in candidate_lines(container, pattern):
+            line = container.logs[index]
             match = pattern.search(line.text)
             if match is not None:
                 found.append(Hit(container, line, match))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from stackmedic.evidence.facts import Endpoint
 from stackmedic.evidence.model import Evidence
 from stackmedic.patterns.base import AnalysisContext
-from stackmedic.patterns.common import compose_value, runtime_value
+from stackmedic.patterns.common import candidate_lines, compose_value, runtime_value
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"}
 WILDCARD_HOSTS = {"*", "0.0.0.0", "::", "[::]", ""}
@@ -198,12 +198,16 @@ _REDIS_PORT = re.compile(r"Running mode=\w+, port=(?P<port>\d+)")
 REDIS_DEFAULT_PORT = 6379
 
 
+_LOG_BIND_REGEXES = (*(regex for regex, _ in _LOG_BIND_PATTERNS), _REDIS_READY, _REDIS_PORT)
+
+
 def log_binds(evidence: Evidence, service: str) -> list[Bind]:
     """Return the binds a service's containers announced in their logs, one per port."""
     found: dict[int, Bind] = {}
     for container in sorted(evidence.containers_of(service), key=lambda c: c.name):
         redis_port = REDIS_DEFAULT_PORT
-        for line in container.logs:
+        for index in candidate_lines(container, *_LOG_BIND_REGEXES):
+            line = container.logs[index]
             port_match = _REDIS_PORT.search(line.text)
             if port_match:
                 redis_port = int(port_match.group("port"))

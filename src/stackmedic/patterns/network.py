@@ -18,6 +18,7 @@ from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    candidate_lines,
     compose_ref,
     containers_by_service,
     log_message,
@@ -595,7 +596,8 @@ class TlsCertificateError:
         for service, containers in sorted(containers_by_service(context.evidence).items()):
             hits: list[tuple[ContainerEvidence, LogLine, str, str | None]] = []
             for container in containers:
-                for line in container.logs:
+                for index in candidate_lines(container, *(regex for regex, _ in _TLS)):
+                    line = container.logs[index]
                     kind = self._kind(line.text)
                     if kind is not None:
                         hits.append((container, line, kind, self._host(line.text)))

@@ -12,6 +12,7 @@ from stackmedic.patterns import connections
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
     build_dockerfile,
+    candidate_lines,
     compose_ref,
     containers_by_service,
     is_error_line,
@@ -551,7 +552,8 @@ class PermissionDenied:
         for service, containers in sorted(containers_by_service(evidence).items()):
             groups: dict[str, list[tuple[ContainerEvidence, LogLine]]] = {}
             for container in containers:
-                for line in container.logs:
+                for index in candidate_lines(container, *_DENIED_PATHS):
+                    line = container.logs[index]
                     path = denied_path(line.text)
                     if path is not None:
                         groups.setdefault(path, []).append((container, line))

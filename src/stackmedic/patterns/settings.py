@@ -14,6 +14,7 @@ from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixabi
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    candidate_lines,
     compose_environment,
     compose_ref,
     containers_by_service,
@@ -273,7 +274,8 @@ class ConfigFileNotFound:
         for service, containers in sorted(containers_by_service(context.evidence).items()):
             groups: dict[str, _Missing] = {}
             for container in containers:
-                for line in container.logs:
+                for index in candidate_lines(container, *_MISSING_FILE):
+                    line = container.logs[index]
                     path = missing_file(line.text)
                     if path is None or not is_config_path(path):
                         continue

@@ -17,6 +17,7 @@ from stackmedic.patterns.base import COMPOSE, HEALTH_LOG, LOG, SOURCE, STATE, An
 from stackmedic.patterns.common import (
     HealthcheckSpec,
     build_dockerfile,
+    candidate_lines,
     compose_healthcheck,
     compose_ref,
     containers_by_service,
@@ -48,7 +49,7 @@ from stackmedic.patterns.endpoints import is_loopback, service_for_host
 from stackmedic.patterns.hang import Hang, find_hangs
 from stackmedic.patterns.healthcheck import format_duration
 from stackmedic.patterns.images import readiness_healthcheck, service_kind
-from stackmedic.patterns.runtime import exec_denied_path
+from stackmedic.patterns.runtime import _EXEC_DENIED, exec_denied_path
 
 
 class StartupHang:
@@ -593,7 +594,8 @@ def _hits(
         match = pattern.search(container.error)
         if match is not None:
             hits.append((None, match))
-    for line in container.logs:
+    for index in candidate_lines(container, pattern):
+        line = container.logs[index]
         match = pattern.search(line.text)
         if match is not None:
             hits.append((line, match))
@@ -656,7 +658,8 @@ class EntrypointNotExecutable:
                 texts: list[tuple[LogLine | None, str]] = []
                 if container.error:
                     texts.append((None, container.error))
-                texts.extend((line, line.text) for line in container.logs)
+                candidates = candidate_lines(container, *_EXEC_DENIED)
+                texts.extend((container.logs[i], container.logs[i].text) for i in candidates)
                 for line, text in texts:
                     denied, path = exec_denied_path(text)
                     if denied:

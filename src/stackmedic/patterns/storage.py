@@ -9,6 +9,7 @@ from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability
 from stackmedic.patterns.base import COMPOSE, LOG, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    candidate_lines,
     compose_ref,
     containers_by_service,
     log_ref,
@@ -89,7 +90,8 @@ class BindMountSourceMissing:
         found: dict[str, list[EvidenceRef]],
         mounts: dict[str, tuple[str, str]],
     ) -> None:
-        for line in container.logs:
+        for index in candidate_lines(container, *_IS_DIRECTORY):
+            line = container.logs[index]
             path = _is_directory_path(line.text)
             if path is None:
                 continue
@@ -175,6 +177,11 @@ _WRITE_PATH = re.compile(
 )
 
 
+def _disk_full_lines(container: ContainerEvidence) -> list[int]:
+    lines = candidate_lines(container, _DISK_FULL)
+    return [index for index in lines if _DISK_FULL.search(container.logs[index].text)]
+
+
 class DiskFull:
     """A write failed because the filesystem under the container is full.
 
@@ -198,7 +205,7 @@ class DiskFull:
         findings = []
         for service, containers in sorted(containers_by_service(evidence).items()):
             hits: list[tuple[ContainerEvidence, LogLine]] = [
-                (c, l) for c in containers for l in c.logs if _DISK_FULL.search(l.text)
+                (c, c.logs[i]) for c in containers for i in _disk_full_lines(c)
             ]
             if not hits:
                 continue
