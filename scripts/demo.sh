@@ -9,7 +9,6 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-project=stackmedic-demo
 
 bash "$root/scripts/engine.sh"
 echo "[demo] pip install -e $root"
@@ -23,12 +22,13 @@ fi
 TACORESERVICE_HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export TACORESERVICE_HTTP_PORT
 
-echo "[demo] removing the previous demo stack, if any (docker compose -p $project down -v)"
-docker compose -p "$project" down -v --remove-orphans >/dev/null 2>&1 || true
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/stackmedic-demo.XXXXXX")
 cp -r "$root/examples/tacoreservice" "$work/tacoreservice"
 echo "[demo] sample copied to $work/tacoreservice"
+# Each demo gets its own compose project (named after its folder), so two
+# demos on one engine never touch each other's containers or volumes.
+suffix=${work##*.}
+project="stackmedic-demo-$(echo "$suffix" | tr '[:upper:]' '[:lower:]')"
 
 echo "[demo] bringing up the broken stack (docker compose up --build -d)"
 docker compose --project-directory "$work/tacoreservice" -p "$project" up --build -d --quiet-pull 2>&1 | tail -n 3
