@@ -24,13 +24,14 @@ from stackmedic.errors import ExitCode, StackmedicError
 from stackmedic.i18n import (
     LANGUAGES,
     language_from_environment,
+    message,
     normalize_language,
     translate,
 )
 from stackmedic.model import RunRecord, Verdict, to_jsonable
 from stackmedic.progress import Progress
 from stackmedic.redact import redact_record
-from stackmedic.report.localize import finding_summary
+from stackmedic.report.localize import finding_summary, localized
 
 app = typer.Typer(
     name="stackmedic",
@@ -226,8 +227,10 @@ def diagnose(
     elif project_dir is not None:
         evidence = _collect_live(project_dir, file, project_name)
     else:
-        raise StackmedicError("give a PROJECT_DIR or --evidence BUNDLE_DIR",
-                              hint="stackmedic diagnose --help")
+        raise StackmedicError(
+            message("errors.cli.diagnose_needs_input"),
+            hint=message("errors.cli.hint.diagnose_help"),
+        )
     result = analyse(evidence)
     warnings = result.warnings + evidence.warnings
 
@@ -249,7 +252,8 @@ def diagnose(
     else:
         _print_findings(result.findings, len(evidence.containers))
         for warning in warnings:
-            state.error_console.print(f"[yellow]{escape(t('cli.warning', text=warning))}[/yellow]")
+            text = localized(warning, evidence.warning_messages + result.warning_messages, state.lang)
+            state.error_console.print(f"[yellow]{escape(t('cli.warning', text=text))}[/yellow]")
     raise typer.Exit(int(ExitCode.PROBLEMS_REMAIN if result.findings else ExitCode.HEALTHY))
 
 
@@ -282,8 +286,8 @@ def _collect_live(project_dir: Path, file: list[str] | None, project_name: str |
     evidence = collect_evidence(project, engine)
     if not evidence.containers:
         raise StackmedicError(
-            f"no containers found for compose project {project.name!r}",
-            hint="bring the stack up first, or pass its project name with -p",
+            message("errors.cli.no_containers", project=project.name),
+            hint=message("errors.cli.hint.bring_up"),
         )
     return evidence
 

@@ -18,6 +18,7 @@ from typing import IO, Self
 
 from stackmedic.errors import ProjectLockedError
 from stackmedic.evidence.model import utc_now
+from stackmedic.i18n import message
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ class ProjectLock:
                 return
             handle.close()
         raise ProjectLockedError(
-            f"cannot take the lock {self.path}: it was replaced {_MAX_ATTEMPTS} times while locking",
-            hint="run again",
+            message("errors.lock.replaced", path=str(self.path), attempts=_MAX_ATTEMPTS),
+            hint=message("errors.lock.hint.run_again"),
         )
 
     def release(self) -> None:
@@ -113,18 +114,19 @@ class ProjectLock:
         self._handle.flush()
 
     def _locked_error(self, owner: dict[str, object] | None) -> ProjectLockedError:
+        project = str(self.path.parent.parent)
         if owner:
-            who = (
-                f"run {owner.get('run_id')} (pid {owner.get('pid')} on {owner.get('host')}, "
-                f"started {owner.get('started_at')})"
+            text = message(
+                "errors.lock.held_by_run",
+                path=project,
+                run_id=str(owner.get("run_id")),
+                pid=str(owner.get("pid")),
+                host=str(owner.get("host")),
+                started_at=str(owner.get("started_at")),
             )
         else:
-            who = "another stackmedic run"
-        return ProjectLockedError(
-            f"{self.path.parent.parent} is locked by {who}; two runs must not edit the same "
-            "compose files",
-            hint="wait for that run to finish, or stop it with Ctrl-C",
-        )
+            text = message("errors.lock.held", path=project)
+        return ProjectLockedError(text, hint=message("errors.lock.hint.wait"))
 
     def _acquire_exclusive_create(self) -> None:
         """Take the lock by creating the file with O_EXCL, where flock does not exist.

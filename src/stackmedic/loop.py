@@ -9,6 +9,7 @@ is left to try, or after `max_cycles`.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -30,6 +31,7 @@ from stackmedic.engine import ComposeProject, DockerEngine, compose_version
 from stackmedic.errors import ComposeError, EngineError, RepairError, StackmedicError
 from stackmedic.evidence.collect import collect
 from stackmedic.evidence.model import Evidence, utc_now
+from stackmedic.i18n import Message, message, message_text
 from stackmedic.lock import ProjectLock
 from stackmedic.model import (
     CheckResult,
@@ -43,6 +45,8 @@ from stackmedic.model import (
     RepairStatus,
     RunRecord,
     Verdict,
+    join_messages,
+    message_of,
 )
 from stackmedic.plan import Plan
 from stackmedic.repair import ChangeSet, DeferredInterrupt, apply_repairs, plan_repairs, rollback
@@ -105,7 +109,7 @@ class _State:
     snapshots: list[ContainerSnapshot] = field(default_factory=list)
     checks_since: float = 0.0
     # Repairs rolled back once are not tried again: key -> reason.
-    rolled_back: dict[str, str] = field(default_factory=dict)
+    rolled_back: dict[str, Message] = field(default_factory=dict)
     pending: _Pending | None = None
 
 
@@ -146,7 +150,8 @@ def run_loop(
     state = _State()
     with ProjectLock(project.project_dir, run_id):
         try:
-            _baseline(project, engine, plan, record, state, say, dry_run=options.dry_run)
+            _baseline(project, engine, plan, record, state, say, dry_run=options.dry_run,
+                      lang=options.lang)
             for number in range(1, options.max_cycles + 1):
                 cycle = CycleRecord(number=number)
                 record.cycles.append(cycle)
@@ -159,7 +164,7 @@ def run_loop(
             else:
                 record.stop_reason = "max_cycles"
         except KeyboardInterrupt:
-            _interrupted(record, state, say)
+            _interrupted(record, state, say, options.lang)
             _finish(record, state)
             raise RunInterrupted(record) from None
 
@@ -167,7 +172,7 @@ def run_loop(
     return record
 
 
-def _interrupted(record: RunRecord, state: _State, say: Notify) -> None:
+def _interrupted(record: RunRecord, state: _State, say: Notify, lang: str) -> None:
     """Roll back the change set that was applied but not verified, and note the interruption."""
     record.stop_reason = "interrupted"
     pending = state.pending
@@ -185,11 +190,11 @@ def _interrupted(record: RunRecord, state: _State, say: Notify) -> None:
     except RepairError as error:
         logger.error("interrupted; rolling back change set %s failed: %s", pending.changeset.id, error)
         record.add_warning("report.warning.interrupted_rollback_failed", number=cycle.number,
-                           error=error.message)
-        phase.add_note("report.note.interrupted_rollback_failed", error=error.message)
+                           error=error.translatable)
+        phase.add_note("report.note.interrupted_rollback_failed", error=error.translatable)
         return
     for repair in pending.applied:
-        repair.reason = "rolled back: the run was interrupted before the repair was verified"
+        repair.set_reason(message("report.reason.interrupted"), lang)
     cycle.rolled_back = True
     phase.add_note("report.note.interrupted_restored")
     say("cycle.rollback", reasons="interrupted")
@@ -206,6 +211,7 @@ def _baseline(
     say: Notify,
     *,
     dry_run: bool = False,
+    lang: str = "en",
 ) -> None:
     """Deploy when nothing runs, wait for the containers to settle, run the checks once.
 
@@ -215,8 +221,8 @@ def _baseline(
     if not engine.project_containers(project.name):
         if dry_run:
             raise StackmedicError(
-                f"no containers found for compose project {project.name!r}, and a dry run deploys nothing",
-                hint="bring the stack up first (docker compose up -d), or pass its project name with -p",
+                message("errors.loop.dry_run_no_containers", project=project.name),
+                hint=message("errors.loop.hint.bring_up"),
             )
         say("baseline.deploy")
         record.add_warning("report.warning.deployed_first")
@@ -230,8 +236,7 @@ def _baseline(
     say("baseline.checks", count=len(plan.checks))
     record.baseline_checks = CheckRunner(engine, project.name, state.checks_since).run_all(plan.checks)
     state.checks = record.baseline_checks
-    for check in record.baseline_checks:
-        say("check.result", name=check.name, passed=check.passed, detail=check.detail)
+    _say_checks(record.baseline_checks, lang, say)
 
 
 def _run_cycle(
@@ -258,7 +263,7 @@ def _run_cycle(
     phase.calls += [f"{p.method}: {p.call}" for p in evidence.provenance]
     for container in evidence.containers:
         phase.calls += [f"{p.method}: {p.call}" for p in container.provenance]
-    record.warnings += [w for w in evidence.warnings if w not in record.warnings]
+    _copy_warnings(record, evidence.warnings, evidence.warning_messages)
     cycle.snapshots += state.snapshots
     phase.finished_at = utc_now()
     say("phase.evidence", containers=len(evidence.containers), sources=len(evidence.sources))
@@ -267,8 +272,9 @@ def _run_cycle(
     phase = _phase(cycle, "DIAGNOSE-02")
     analysis = state.analysis if state.analysis is not None else analyse(evidence)
     state.analysis = None
-    cycle.findings = analysis.findings
+    cycle.findings = number_findings(analysis.findings, f"C{cycle.number}-")
     phase.notes += analysis.warnings
+    phase.note_messages += analysis.warning_messages
     phase.calls.append("analysis: pattern library over logs, health probes, compose config and source")
     phase.finished_at = utc_now()
     say("phase.findings", count=len(cycle.findings))
@@ -288,6 +294,8 @@ def _run_cycle(
     # --allow-code-changes is off and the planner rejects them.
     propose_patches(cycle.findings, evidence, analysis.facts, options.lang,
                     database_tables=_database_tables(engine, evidence))
+    # The code patches just proposed are numbered P001 onwards; prefix them too.
+    number_findings(cycle.findings, f"C{cycle.number}-")
     repairs = plan_repairs(
         cycle.findings,
         evidence,
@@ -300,7 +308,7 @@ def _run_cycle(
         key = repair_key(repair)
         if repair.status == RepairStatus.PLANNED and key in state.rolled_back:
             repair.status = RepairStatus.REJECTED
-            repair.reason = state.rolled_back[key]
+            repair.set_reason(state.rolled_back[key], options.lang)
     cycle.repairs = repairs
     planned = [r for r in repairs if r.status == RepairStatus.PLANNED]
     if not planned:
@@ -344,6 +352,46 @@ def _say_repairs(repairs: list[Repair], lang: str, say: Notify) -> None:
             detail=repair.reason or repair.prediction)
 
 
+def _say_checks(checks: list[CheckResult], lang: str, say: Notify) -> None:
+    for check in checks:
+        detail = message_text(check.detail_message, lang) if check.detail_message else check.detail
+        say("check.result", name=check.name, passed=check.passed, detail=detail)
+
+
+def _copy_warnings(record: RunRecord, warnings: list[str], messages: list[Message]) -> None:
+    """Append the warnings the record lacks, each with its catalogue form when `messages` has one."""
+    for warning in warnings:
+        if warning in record.warnings:
+            continue
+        record.warnings.append(warning)
+        form = next((candidate for candidate in messages if candidate.text == warning), None)
+        if form is not None:
+            record.warning_messages.append(form)
+
+
+def number_findings(findings: list[Finding], prefix: str) -> list[Finding]:
+    """Prefix the ids of `findings` and of their repairs with `prefix`, in place; return `findings`.
+
+    Patterns number findings and repairs from F001 and R001 in every
+    analysis. The loop prefixes the cycle (`C2-F001`, `C1-V-F003` for the
+    re-scan after VERIFY-01), so an id names one finding in the whole run
+    record. `caused_by` and each repair's `finding_id` are prefixed with
+    them. Ids that already start with `prefix` are left unchanged.
+    """
+
+    def prefixed(identifier: str) -> str:
+        return identifier if identifier.startswith(prefix) else prefix + identifier
+
+    for finding in findings:
+        finding.id = prefixed(finding.id)
+        if finding.caused_by:
+            finding.caused_by = prefixed(finding.caused_by)
+        for repair in finding.repairs:
+            repair.id = prefixed(repair.id)
+            repair.finding_id = prefixed(repair.finding_id)
+    return findings
+
+
 def _verify(
     project: ComposeProject,
     engine: DockerEngine,
@@ -365,8 +413,9 @@ def _verify(
         deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout)
     except ComposeError as error:
         phase.calls += project.calls[before_calls:]
-        reason = f"deploying the edited files failed: {error.message}"
-        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, [reason], say)
+        reason = message("report.reason.deploy_failed", error=error.translatable)
+        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, [reason], say,
+                                options.lang)
     _record_settle(cycle, phase, plan, deploy)
     say("phase.settled", seconds=deploy.settle.seconds, events=deploy.settle.events_seen)
     phase.calls += project.calls[before_calls:]
@@ -374,19 +423,23 @@ def _verify(
 
     say("phase.checks", count=len(plan.checks))
     cycle.checks = CheckRunner(engine, project.name, deploy.started_at).run_all(plan.checks)
-    for check in cycle.checks:
-        say("check.result", name=check.name, passed=check.passed, detail=check.detail)
+    _say_checks(cycle.checks, options.lang, say)
     cycle.verdict = verdict_of(cycle.checks)
     cycle.verdict_latency_seconds = round(time.time() - deploy.settle.settled_at, 3)
 
     evidence_after = collect(project, engine, log_tail=options.log_tail)
     analysis_after = analyse(evidence_after)
-    cycle.log_findings = analysis_after.findings
+    # Copies: the next cycle numbers the re-scan's own findings as its diagnosis.
+    cycle.log_findings = number_findings(copy.deepcopy(analysis_after.findings), f"C{cycle.number}-V-")
     phase.calls.append("log re-scan: evidence collected again and analysed")
 
-    worse = regressions(state.checks, cycle.checks, state.snapshots, deploy.settle.snapshots)
+    worse = [
+        message_of(reason) or Message(key="", text=reason)
+        for reason in regressions(state.checks, cycle.checks, state.snapshots, deploy.settle.snapshots)
+    ]
     if worse:
-        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, worse, say)
+        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, worse, say,
+                                options.lang)
 
     state.pending = None
     state.checks = cycle.checks
@@ -415,17 +468,19 @@ def _roll_back_cycle(
     cycle: CycleRecord,
     phase: PhaseRecord,
     state: _State,
-    worse: list[str],
+    worse: list[Message],
     say: Notify,
+    lang: str,
 ) -> bool:
     """Restore the cycle's files, redeploy them and check again; return False when the loop must stop.
 
-    The rolled-back repairs are remembered so no later cycle tries them again.
+    `worse` lists why the cycle made things worse. The rolled-back repairs
+    are remembered so no later cycle tries them again.
     """
     pending = state.pending
     assert pending is not None
-    reasons = "; ".join(worse)
-    say("cycle.rollback", reasons=reasons)
+    reasons = join_messages(worse, "report.reason.join")
+    say("cycle.rollback", reasons=message_text(reasons, lang))
     cycle.verdict = Verdict.WORSE
     try:
         with DeferredInterrupt():
@@ -433,14 +488,17 @@ def _roll_back_cycle(
             state.pending = None
     except RepairError as error:
         logger.error("rolling back cycle %s failed: %s", cycle.number, error)
-        phase.add_note("report.note.rollback_failed", reasons=reasons, error=error.message)
-        record.add_warning("report.warning.rollback_failed", number=cycle.number, error=error.message)
+        phase.add_note("report.note.rollback_failed", reasons=reasons, error=error.translatable)
+        record.add_warning("report.warning.rollback_failed", number=cycle.number,
+                           error=error.translatable)
         record.stop_reason = "rollback_failed"
         phase.finished_at = utc_now()
         return False
     for repair in pending.applied:
-        repair.reason = reasons
-        state.rolled_back[repair_key(repair)] = f"rolled back in cycle {cycle.number}: {reasons}"
+        repair.set_reason(reasons, lang)
+        state.rolled_back[repair_key(repair)] = message(
+            "report.reason.rolled_back_before", number=cycle.number, reasons=reasons
+        )
     cycle.rolled_back = True
     phase.add_note("report.note.rolled_back", reasons=reasons)
 
@@ -449,17 +507,16 @@ def _roll_back_cycle(
         restored = redeploy(project, engine, settle_timeout=plan.settle_timeout)
     except ComposeError as error:
         phase.calls += project.calls[before_calls:]
-        phase.add_note("report.note.redeploy_restored_failed", error=error.message)
+        phase.add_note("report.note.redeploy_restored_failed", error=error.translatable)
         record.add_warning("report.warning.redeploy_restored_failed", number=cycle.number,
-                           error=error.message)
+                           error=error.translatable)
         record.stop_reason = "worse"
         phase.finished_at = utc_now()
         return False
     phase.calls += project.calls[before_calls:]
     cycle.snapshots += restored.settle.snapshots
     cycle.rollback_checks = CheckRunner(engine, project.name, restored.started_at).run_all(plan.checks)
-    for check in cycle.rollback_checks:
-        say("check.result", name=check.name, passed=check.passed, detail=check.detail)
+    _say_checks(cycle.rollback_checks, lang, say)
     phase.add_note("report.note.checks_after_rollback",
                    passed=sum(c.passed for c in cycle.rollback_checks), total=len(cycle.rollback_checks))
     state.checks = cycle.rollback_checks
@@ -534,7 +591,56 @@ def _finish(record: RunRecord, state: _State) -> None:
     gone = [f for f in first if (f.code, f.service) not in remaining_keys]
     record.fixed = [f for f in gone if _was_repaired(f, gone, record)]
     record.remaining = list(final)
+    _record_proposal_outcomes(record)
     record.recommendations = recommend(record)
+
+
+def _record_proposal_outcomes(record: RunRecord) -> None:
+    """Give each finding's proposed repairs the outcome the run reached for them.
+
+    A finding keeps the repairs its pattern proposed with status PROPOSED,
+    because the planner works on copies. A proposal's outcome comes from the
+    planned repairs of the same edit or patch in all cycles. It is APPLIED
+    when a cycle applied it and kept it, else ROLLED_BACK when a cycle rolled
+    it back, else the status of the last cycle that planned it. A proposal
+    that no cycle planned stays PROPOSED.
+    """
+    outcomes: dict[str, Repair] = {}
+    for cycle in record.cycles:
+        planned_by_id = {repair.id: repair for repair in cycle.repairs}
+        for finding in cycle.findings:
+            for proposal in finding.repairs:
+                planned = planned_by_id.get(proposal.id)
+                if planned is None:
+                    continue
+                key = _proposal_key(proposal)
+                known = outcomes.get(key)
+                if known is None or _outcome_rank(planned.status) >= _outcome_rank(known.status):
+                    outcomes[key] = planned
+
+    findings = [f for cycle in record.cycles for f in cycle.findings + cycle.log_findings]
+    for finding in findings + record.fixed + record.remaining:
+        for proposal in finding.repairs:
+            outcome = outcomes.get(_proposal_key(proposal))
+            if outcome is None:
+                continue
+            proposal.status = outcome.status
+            proposal.reason = outcome.reason
+            proposal.reason_message = outcome.reason_message
+            proposal.prediction = outcome.prediction
+            proposal.prediction_message = outcome.prediction_message
+
+
+def _proposal_key(repair: Repair) -> str:
+    """Return `repair_key` without the report-only `source` param, as the planner merges them."""
+    if repair.edit is None:
+        return repair_key(repair)
+    params = {key: value for key, value in repair.edit.params.items() if key != "source"}
+    return json.dumps([repair.edit.action, repair.edit.service, params], sort_keys=True, default=str)
+
+
+def _outcome_rank(status: RepairStatus) -> int:
+    return {RepairStatus.APPLIED: 2, RepairStatus.ROLLED_BACK: 1}.get(status, 0)
 
 
 def _was_repaired(finding: Finding, gone: list[Finding], record: RunRecord) -> bool:

@@ -10,11 +10,12 @@ evidence these are computed from.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from stackmedic.evidence.model import utc_now
-from stackmedic.i18n import Message, message
+from stackmedic.i18n import Message, message, message_text
 
 
 class Category(str, enum.Enum):
@@ -93,7 +94,11 @@ class Repair:
 
     A pattern fills `edit` (or `patch` for code) and `rationale`; the planner
     fills `prediction`, `status` and `reason` (why rejected), and the applier
-    fills `diff` and `files`.
+    fills `diff` and `files`. The planner writes `prediction` and `reason` in
+    the run's language. `prediction_message` and `reason_message` are their
+    catalogue forms (English `text`), which reports show in their own
+    language. A reason written without a catalogue form leaves
+    `reason_message` None and is shown as written.
     """
 
     id: str
@@ -109,6 +114,13 @@ class Repair:
     reason: str = ""
     diff: str = ""
     files: list[str] = field(default_factory=list)
+    prediction_message: Message | None = None
+    reason_message: Message | None = None
+
+    def set_reason(self, form: Message, lang: str = "en") -> None:
+        """Set `reason` to the message `form` in `lang`, and `reason_message` to `form`."""
+        self.reason = message_text(form, lang)
+        self.reason_message = form
 
 
 @dataclass
@@ -146,6 +158,12 @@ class CheckSpec:
 
 @dataclass
 class CheckResult:
+    """The outcome of one functional check.
+
+    `detail` is the outcome in English; `detail_message` is its catalogue
+    form, None in records written before checks stored one.
+    """
+
     name: str
     type: str
     passed: bool
@@ -153,6 +171,7 @@ class CheckResult:
     started_at: str = field(default_factory=utc_now)
     duration_s: float = 0.0
     observed: dict[str, Any] = field(default_factory=dict)
+    detail_message: Message | None = None
 
 
 @dataclass
@@ -299,3 +318,51 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     return value
+
+
+class MessageText(str):
+    """A sentence as text that also carries its catalogue form in `message`.
+
+    NOTE: a `str` subclass, so that lists typed `list[str]` (the analysis
+    warnings in `SourceFacts.warnings`, the pattern registry's warnings, the
+    verdict's regression reasons) carry the catalogue form to the run record
+    without changing their type. String operations return a plain `str`
+    without it.
+    """
+
+    message: Message
+
+    def __new__(cls, text: str, message: Message) -> Self:
+        instance = super().__new__(cls, text)
+        instance.message = message
+        return instance
+
+    def __getnewargs__(self) -> tuple[str, Message]:  # type: ignore[override]
+        # copy and pickle rebuild the instance through __new__ with these arguments.
+        return str(self), self.message
+
+
+def message_of(text: str) -> Message | None:
+    """Return the catalogue form that `text` carries as a `MessageText`, or None."""
+    return text.message if isinstance(text, MessageText) else None
+
+
+def english_text(key: str, /, **params: Any) -> MessageText:
+    """Build the message `key` and return its English text carrying the message."""
+    built = message(key, **params)
+    return MessageText(built.text, built)
+
+
+def join_messages(parts: Sequence[Message], key: str) -> Message:
+    """Join `parts` into one message with `key`, a pair template of fields `first` and `rest`.
+
+    The result nests as first; (second; (third ...)), so each language joins
+    the parts with its own separator. One part is returned as it is and no
+    part gives an empty free-text message.
+    """
+    if not parts:
+        return Message(key="", text="")
+    joined = parts[-1]
+    for part in reversed(parts[:-1]):
+        joined = message(key, first=part, rest=joined)
+    return joined

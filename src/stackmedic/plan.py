@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from stackmedic.errors import PlanError
+from stackmedic.i18n import message
 from stackmedic.model import CheckSpec
 
 PLAN_FILE = "stackmedic.yaml"
@@ -52,16 +53,21 @@ def load_plan(project_dir: Path, plan_path: Path | None = None) -> Plan:
     path = plan_path or project_dir / PLAN_FILE
     if not path.is_file():
         if plan_path is not None:
-            raise PlanError(f"plan file not found: {plan_path}")
+            raise PlanError(message("errors.plan.not_found", path=str(plan_path)))
         return default_plan(project_dir)
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PlanError(f"invalid YAML in plan {where}: {getattr(error, 'problem', error)}") from error
+        problem = str(getattr(error, "problem", None) or error)
+        raise PlanError(
+            message("errors.plan.invalid_yaml", location=where, problem=problem)
+        ) from error
     except (OSError, UnicodeDecodeError) as error:
-        raise PlanError(f"cannot read plan {path}: {error}") from error
+        raise PlanError(
+            message("errors.plan.unreadable", path=str(path), error=str(error))
+        ) from error
     return parse_plan(data, project_dir, source=str(path))
 
 
@@ -77,25 +83,27 @@ def default_plan(project_dir: Path) -> Plan:
 def parse_plan(data: Any, project_dir: Path, source: str | None = None) -> Plan:
     where = source or "plan"
     if not isinstance(data, dict):
-        raise PlanError(f"{where}: expected a mapping at the top level")
+        raise PlanError(message("errors.plan.top_level_not_mapping", source=where))
     header = data.get("plan") or {}
     if not isinstance(header, dict):
-        raise PlanError(f"{where}: 'plan' must be a mapping with id and name")
+        raise PlanError(message("errors.plan.header_not_mapping", source=where))
     targets = data.get("target_services") or []
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise PlanError(f"{where}: 'target_services' must be a list of service names")
+        raise PlanError(message("errors.plan.target_services_not_list", source=where))
     settle = data.get("settle_timeout", DEFAULT_SETTLE_TIMEOUT)
     if not isinstance(settle, (int, float)) or settle <= 0:
-        raise PlanError(f"{where}: 'settle_timeout' must be a positive number of seconds")
+        raise PlanError(message("errors.plan.settle_timeout_invalid", source=where))
 
     raw_checks = data.get("checks") or []
     if not isinstance(raw_checks, list):
-        raise PlanError(f"{where}: 'checks' must be a list")
+        raise PlanError(message("errors.plan.checks_not_list", source=where))
     checks = [_parse_check(entry, index, where) for index, entry in enumerate(raw_checks)]
     names = [check.name for check in checks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise PlanError(f"{where}: duplicate check names: {', '.join(duplicates)}")
+        raise PlanError(
+            message("errors.plan.duplicate_checks", source=where, names=", ".join(duplicates))
+        )
     if not checks:
         checks = default_plan(project_dir).checks
 
@@ -112,18 +120,31 @@ def parse_plan(data: Any, project_dir: Path, source: str | None = None) -> Plan:
 
 def _parse_check(entry: Any, index: int, where: str) -> CheckSpec:
     if not isinstance(entry, dict):
-        raise PlanError(f"{where}: check #{index + 1} must be a mapping")
+        raise PlanError(message("errors.plan.check_not_mapping", source=where, number=index + 1))
     check_type = entry.get("type")
     if check_type not in CHECK_TYPES:
         raise PlanError(
-            f"{where}: check #{index + 1} has type {check_type!r}; "
-            f"expected one of {', '.join(sorted(CHECK_TYPES))}"
+            message(
+                "errors.plan.check_type_unknown",
+                source=where,
+                number=index + 1,
+                type=repr(check_type),
+                expected=", ".join(sorted(CHECK_TYPES)),
+            )
         )
     name = str(entry.get("name") or f"{check_type}-{index + 1}")
     missing = [key for key in REQUIRED_PARAMS[check_type] if key not in entry]
     if missing:
-        raise PlanError(f"{where}: check {name!r} ({check_type}) is missing {', '.join(missing)}")
+        raise PlanError(
+            message(
+                "errors.plan.check_missing_fields",
+                source=where,
+                name=name,
+                type=check_type,
+                fields=", ".join(missing),
+            )
+        )
     params = {key: value for key, value in entry.items() if key not in ("name", "type")}
     if check_type == "exec" and not isinstance(params["command"], list):
-        raise PlanError(f"{where}: check {name!r}: 'command' must be a list of arguments")
+        raise PlanError(message("errors.plan.exec_command_not_list", source=where, name=name))
     return CheckSpec(name=name, type=str(check_type), params=params)

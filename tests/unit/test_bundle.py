@@ -224,15 +224,31 @@ def test_masked_bundle_keeps_names_and_structure(tmp_path: Path) -> None:
     assert "POSTGRES_PASSWORD: ***" in next(iter(loaded.compose_texts.values()))
 
 
-def test_program_source_is_copied_verbatim(tmp_path: Path) -> None:
-    # Masking code would change what source analysis reads, so only
-    # configuration-like files of the build context are masked.
+def test_program_source_keeps_code_without_secret_literals(tmp_path: Path) -> None:
+    # Only the inside of secret literals changes, so analysis reads the same code.
     target = tmp_path / "bundle"
-    save_bundle(secret_evidence(tmp_path), target)
+    evidence = secret_evidence(tmp_path)
+    evidence.sources.append(
+        SourceFile(
+            "api",
+            "settings.py",
+            'import os\nAPI_TOKEN = "tok-123456"\n'
+            'DB = os.getenv("DB_PASSWORD", "hunter2")\n'
+            'URL = "postgres://app:s3cret@db/app"\nPORT = int(os.getenv("PORT", "8000"))\n',
+        )
+    )
+    save_bundle(evidence, target)
 
     assert (target / "src" / "api" / "app.py").read_text() == (
         "import os\nprint(os.environ['DB_PASSWORD'])\n"
     )
+    settings = (target / "src" / "api" / "settings.py").read_text()
+    assert settings == (
+        'import os\nAPI_TOKEN = "***"\n'
+        'DB = os.getenv("DB_PASSWORD", "***")\n'
+        'URL = "postgres://app:***@db/app"\nPORT = int(os.getenv("PORT", "8000"))\n'
+    )
+    compile(settings, "settings.py", "exec")
 
 
 # --- hand-written bundles ----------------------------------------------------------

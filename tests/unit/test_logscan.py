@@ -353,29 +353,6 @@ def test_scan_with_threads_equals_single_thread(
     assert scanner.scan(text, "x", threads=3) == scanner.scan(text, "x", threads=1)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_scan_file_reading_ahead_equals_whole_scan(engine: str, tmp_path: Path) -> None:
-    path = tmp_path / "app.log"
-    path.write_text(MIXED_LOG * 30 + "\n", encoding="utf-8")
-    scanner = library_scanner(engine)
-
-    ahead = list(scanner.scan_file(path, "app", chunk_bytes=256, threads=2))
-
-    assert ahead == scanner.scan(MIXED_LOG * 30, "app")
-
-
-def test_read_ahead_pieces_equal_plain_pieces(tmp_path: Path) -> None:
-    path = tmp_path / "app.log"
-    path.write_bytes(b"".join(b"line %d " % n + b"x" * (n % 97) + b"\n" for n in range(2000)))
-
-    plain = [bytes(piece) for piece in logscan._line_chunks(path, 1000)]
-    ahead = [bytes(piece) for piece in logscan._line_chunks(path, 1000, read_ahead=True)]
-
-    assert ahead == plain
-    assert b"".join(ahead) == path.read_bytes()
-    assert all(piece.endswith(b"\n") for piece in ahead)
-
-
 @pytest.mark.parametrize(
     "pattern",
     [

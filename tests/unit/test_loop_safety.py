@@ -115,6 +115,11 @@ def snapshots() -> list[ContainerSnapshot]:
 
 @pytest.fixture()
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    return simulate_world(tmp_path, monkeypatch)
+
+
+def simulate_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    """Replace the loop's engine-facing steps with the simulated engine; return its state."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "compose.yml").write_text(COMPOSE)

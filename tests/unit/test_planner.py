@@ -14,6 +14,7 @@ from evidence_builders import load_evidence
 from stackmedic.analysis import analyse
 from stackmedic.evidence.facts import Endpoint, EnvRead, ImageEnv, SourceFacts
 from stackmedic.evidence.model import ContainerEvidence, Evidence, SourceFile
+from stackmedic.i18n import message_text
 from stackmedic.model import (
     Category,
     ComposeEdit,
@@ -1073,6 +1074,58 @@ def test_zh_cn_texts_keep_names_and_paths(evidence: Evidence, facts: SourceFacts
         planned.reason
         == "无效果：TACORESERVICE_HOST 已经是 tacoreservice（代码默认值，位于 tacore/worker.py:22）"
     )
+
+
+def dockerfile_probe() -> Repair:
+    return repair(
+        "R3",
+        "F3",
+        "set_healthcheck",
+        test=["CMD", "python", "-m", "tacore.worker_health"],
+        interval="5s",
+        source="Dockerfile.worker:14 HEALTHCHECK",
+    )
+
+
+def test_prediction_message_matches_prediction_in_both_languages(
+    evidence: Evidence, facts: SourceFacts
+) -> None:
+    exists = {"program_exists": lambda service, program: True}
+    english = plan_one(evidence, facts, dockerfile_probe(), **exists)
+    chinese = plan_one(evidence, facts, dockerfile_probe(), lang="zh-CN", **exists)
+
+    assert english.prediction_message is not None
+    assert english.prediction_message.text == english.prediction
+    assert message_text(english.prediction_message, "zh-CN") == chinese.prediction
+    assert "tacore.worker_health" in chinese.prediction
+    assert "Dockerfile.worker:14 HEALTHCHECK" in chinese.prediction
+
+
+def test_reason_message_of_zh_run_has_english_text(evidence: Evidence, facts: SourceFacts) -> None:
+    host = repair("R2", "F2", "set_env", name="TACORESERVICE_HOST", value="tacoreservice")
+
+    planned = plan_one(evidence, facts, host, lang="zh-CN")
+
+    assert planned.reason_message is not None
+    assert planned.reason_message.text == (
+        "no effect: TACORESERVICE_HOST is already tacoreservice (code default in tacore/worker.py:22)"
+    )
+    assert message_text(planned.reason_message, "zh-CN") == planned.reason
+    assert planned.prediction_message is None
+
+
+def test_file_error_reason_nests_error_message(evidence: Evidence, facts: SourceFacts) -> None:
+    compose = Path(evidence.project_dir) / evidence.compose_files[0]
+    compose.write_text("services:\n  worker: [unclosed\n", encoding="utf-8")
+    port = repair("R1", "F1", "set_env", name="TACORESERVICE_BACKEND_PORT", value="5556")
+
+    planned = plan_one(evidence, facts, port)
+
+    assert planned.status == RepairStatus.REJECTED
+    assert planned.reason_message is not None
+    assert planned.reason_message.key == "repair.reject.file"
+    assert planned.reason_message.text == planned.reason
+    assert "docker-compose.yml" in message_text(planned.reason_message, "zh-CN")
 
 
 def test_repair_catalogues_have_the_same_keys_and_fields() -> None:

@@ -9,7 +9,7 @@ import pytest
 import run_builders as builders
 
 from stackmedic.model import ComposeEdit, EvidenceRef, Repair, RepairStatus, RunRecord
-from stackmedic.redact import SecretMasker, redact_record, redact_text
+from stackmedic.redact import SecretMasker, redact_record, redact_source, redact_text
 from stackmedic.report.render import render_json, render_markdown
 
 MASKED = [
@@ -233,3 +233,33 @@ def test_masker_learns_before_masking_other_texts() -> None:
 
     assert masker.values == {"hunter22"}
     assert masker.redact(["login failed for hunter22", 5]) == ["login failed for ***", 5]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("const apiKey = 'abc123';", "const apiKey = '***';"),
+        ('password: str = "pw"', 'password: str = "***"'),
+        ('"api_token": "x",', '"api_token": "***",'),
+        ('dbPassword := "y"', 'dbPassword := "***"'),
+        ("client_secret=`z`", "client_secret=`***`"),
+        ("x = os.environ.get('X_TOKEN', 'dflt')", "x = os.environ.get('X_TOKEN', '***')"),
+        ('REDIS_URL = "redis://:pw@cache:6379/0"', 'REDIS_URL = "redis://:***@cache:6379/0"'),
+    ],
+)
+def test_source_secret_literals_are_masked(source: str, expected: str) -> None:
+    assert redact_source(source) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'name = "worker"',
+        'PORT = os.getenv("PORT", "8000")',
+        "token_count = 3",
+        "print(os.environ['DB_PASSWORD'])",
+        'KEY = "k"',
+    ],
+)
+def test_source_without_secret_literals_is_unchanged(source: str) -> None:
+    assert redact_source(source) == source

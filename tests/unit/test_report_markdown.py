@@ -234,8 +234,18 @@ def test_evidence_lines_name_container_and_line_number() -> None:
     text = render_markdown(builders.run_with_remaining_problems(), "en")
 
     expected = (
-        "[log] tacore-tacoreservice-worker-1:12 2026-12-04T20:30:03.000+00:00 "
-        "| About to call worker.start()"
+        "[log] tacore-tacoreservice-1:7 2026-12-04T20:30:02.000+00:00 "
+        "| ZMQ backend bound to tcp://*:5556 (workers)"
+    )
+    assert any(expected in body for info, body in fenced_blocks(text) if info == "")
+
+
+def test_same_line_of_two_replicas_shown_once_with_count() -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), "en")
+
+    expected = (
+        "[log] tacore-tacoreservice-worker-1, tacore-tacoreservice-worker-2:12 "
+        "2026-12-04T20:30:03.000+00:00 × 2 | About to call worker.start()"
     )
     assert any(expected in body for info, body in fenced_blocks(text) if info == "")
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from stackmedic.evidence.facts import SourceFacts
 from stackmedic.evidence.model import Evidence
-from stackmedic.model import Finding
+from stackmedic.i18n import Message
+from stackmedic.model import Finding, english_text, message_of
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,16 @@ MISSING_EVIDENCE_FACTOR = 0.8
 
 @dataclass
 class AnalysisResult:
-    """The findings of one analysis, root causes first, with the facts they used."""
+    """The findings of one analysis, root causes first, with the facts they used.
+
+    `warning_messages` contains the catalogue form of those `warnings` that
+    have one, matched by their text.
+    """
 
     findings: list[Finding]
     facts: SourceFacts
     warnings: list[str] = field(default_factory=list)
+    warning_messages: list[Message] = field(default_factory=list)
 
 
 def analyse(evidence: Evidence, facts: SourceFacts | None = None) -> AnalysisResult:
@@ -54,7 +60,8 @@ def analyse(evidence: Evidence, facts: SourceFacts | None = None) -> AnalysisRes
             facts = extract_facts(evidence)
         except Exception as error:
             logger.warning("source analysis failed: %s", error, exc_info=True)
-            warnings.append(f"source analysis failed: {type(error).__name__}: {error}")
+            warnings.append(english_text("report.analysis_warning.source_failed",
+                                         error_type=type(error).__name__, error=str(error)))
             facts = SourceFacts()
     warnings.extend(facts.warnings)
     facts = scope_facts(evidence, facts)
@@ -62,7 +69,9 @@ def analyse(evidence: Evidence, facts: SourceFacts | None = None) -> AnalysisRes
     findings, pattern_warnings = run_patterns(AnalysisContext(evidence, facts))
     warnings.extend(pattern_warnings)
     discount_for_missing_evidence(findings, evidence)
-    return AnalysisResult(order_findings(findings, evidence), facts, warnings)
+    # Warnings built from the catalogue are `MessageText`s that carry their message.
+    messages = [form for form in map(message_of, warnings) if form is not None]
+    return AnalysisResult(order_findings(findings, evidence), facts, warnings, messages)
 
 
 def discount_for_missing_evidence(findings: list[Finding], evidence: Evidence) -> None:

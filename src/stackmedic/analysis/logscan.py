@@ -159,13 +159,11 @@ class LogScanner:
     ) -> Iterator[LogMatch]:
         """Scan a log file of any size in chunks cut at line ends; memory stays near `chunk_bytes`.
 
-        With `threads` above 1 the next chunk is read ahead, in a second buffer.
-
         NOTE: a single line longer than `chunk_bytes` is read whole.
         """
         label = str(path) if origin is None else origin
         first_line = 1
-        for chunk in _line_chunks(path, chunk_bytes, read_ahead=threads > 1):
+        for chunk in _line_chunks(path, chunk_bytes):
             found, counted_to, number = self._scan_counted(chunk, label, first_line, threads)
             yield from found
             first_line = number + chunk.count(b"\n", counted_to)
@@ -275,37 +273,21 @@ class LogScanner:
 # --- reading files ------------------------------------------------------------------
 
 
-def _line_chunks(
-    path: Path, chunk_bytes: int, *, read_ahead: bool = False
-) -> Iterator[bytes | bytearray]:
+def _line_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes | bytearray]:
     """Yield a file's bytes in pieces of about `chunk_bytes` that end at a newline.
 
     A file smaller than `chunk_bytes` is one piece, read at once. A larger
-    file is read piece by piece into a reused buffer, each piece completed
+    file is read piece by piece into one reused buffer, each piece completed
     with the rest of its last line, so a piece is valid only until the next
-    one is requested. Reusing the buffer saves zero-filling a new one each
-    time. With `read_ahead`, a second buffer takes the next piece in a
-    background thread while the caller works on the current one (the read
-    releases the GIL), which costs one more `chunk_bytes` of memory.
+    one is requested. Reusing the buffer saves zero-filling a new one each time.
     """
     with path.open("rb") as stream:
         if os.fstat(stream.fileno()).st_size < chunk_bytes:
             yield stream.read()
             return
-        if not read_ahead:
-            buffer = bytearray(chunk_bytes)
-            while _read_piece(stream, buffer, chunk_bytes):
-                yield buffer
-            return
-        buffers = (bytearray(chunk_bytes), bytearray(chunk_bytes))
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = reader.submit(_read_piece, stream, buffers[0], chunk_bytes)
-            index = 0
-            while pending.result():
-                current = buffers[index]
-                index ^= 1
-                pending = reader.submit(_read_piece, stream, buffers[index], chunk_bytes)
-                yield current
+        buffer = bytearray(chunk_bytes)
+        while _read_piece(stream, buffer, chunk_bytes):
+            yield buffer
 
 
 def _read_piece(stream: Any, buffer: bytearray, chunk_bytes: int) -> bool:
@@ -613,7 +595,7 @@ class _HyperscanFinder:
         return scratch
 
     def _compile(self, *, unicode: bool) -> tuple[Any, list[int], frozenset[int]]:
-        """Compile the database; return it, the slots it holds and the slots it matches exactly.
+        """Compile the database; return it, the slots it contains and the slots it matches exactly.
 
         In the ASCII database a line-bound regex (see `line_bound`) is compiled
         exactly when Hyperscan supports it, and every other regex in

@@ -13,6 +13,9 @@ import functools
 import posixpath
 from dataclasses import dataclass, field
 
+from stackmedic.i18n import Message, message
+from stackmedic.model import MessageText
+
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -410,7 +413,14 @@ class ProjectIndex:
 
 
 class PythonSyntaxError(Exception):
-    """A file is not valid Python; the message names the file and line."""
+    """A file is not valid Python; the message names the file and line.
+
+    `translatable` is the message in catalogue form, and `str(error)` is its English text.
+    """
+
+    def __init__(self, translatable: Message) -> None:
+        super().__init__(translatable.text)
+        self.translatable = translatable
 
 
 @functools.lru_cache(maxsize=256)
@@ -426,11 +436,13 @@ def parse_module(path: str, text: str) -> ModuleIndex:
         tree = ast.parse(text, filename=path)
     except SyntaxError as error:
         raise PythonSyntaxError(
-            f"{path}: not valid Python at line {error.lineno} ({error.msg}); its facts are missing"
+            message(
+                "warnings.analysis.invalid_python", path=path, line=error.lineno, problem=error.msg
+            )
         ) from error
     except (ValueError, RecursionError) as error:
         raise PythonSyntaxError(
-            f"{path}: not parseable as Python ({error}); its facts are missing"
+            message("warnings.analysis.unparseable_python", path=path, problem=str(error))
         ) from error
     return build_module_index(path, text, tree)
 
@@ -445,5 +457,5 @@ def build_project(files: list[tuple[str, str]]) -> tuple[ProjectIndex, list[str]
         try:
             project.add(parse_module(path, text))
         except PythonSyntaxError as error:
-            warnings.append(str(error))
+            warnings.append(MessageText(str(error), error.translatable))
     return project, warnings

@@ -37,6 +37,7 @@ from stackmedic.evidence.facts import (
     TableSchema,
 )
 from stackmedic.evidence.model import Evidence, SourceFile
+from stackmedic.model import MessageText, english_text
 
 __all__ = [
     "HOLE",
@@ -157,9 +158,7 @@ def _scan_sources(sources: list[SourceFile]) -> SourceFacts:
             scanner.scan()
         except Exception as error:  # one file's failure must not stop the others
             logger.debug("scanning %s failed", module.path, exc_info=True)
-            facts.warnings.append(
-                f"{module.path}: source scan failed ({type(error).__name__}: {error})"
-            )
+            facts.warnings.append(_failure("report.analysis_warning.scan_failed", module.path, error))
             continue
         tables.extend(
             TableSchema(t.name, t.columns, module.path, line, "", t.column_types)
@@ -175,9 +174,7 @@ def _scan_sources(sources: list[SourceFile]) -> SourceFacts:
             _scan_other(source, facts, tables, added)
         except Exception as error:  # one file's failure must not stop the others
             logger.debug("scanning %s failed", source.path, exc_info=True)
-            facts.warnings.append(
-                f"{source.path}: source scan failed ({type(error).__name__}: {error})"
-            )
+            facts.warnings.append(_failure("report.analysis_warning.scan_failed", source.path, error))
 
     facts.table_definitions.extend(_with_added_columns(tables, added))
     return facts
@@ -207,6 +204,11 @@ def _scan_other(
         scan_go(path, text, facts)
     elif not _is_dockerfile(path) and not path.endswith(".py") and is_shell_script(path, text):
         scan_shell(path, text, facts)
+
+
+def _failure(key: str, path: str, error: Exception) -> MessageText:
+    """Return the warning `key` about `path` in English, carrying its catalogue form."""
+    return english_text(key, path=path, error_type=type(error).__name__, error=str(error))
 
 
 def _is_dockerfile(path: str) -> bool:
@@ -246,9 +248,7 @@ def _scan_dockerfile(evidence: Evidence, service: str, facts: SourceFacts) -> No
         final = parse_dockerfile(source.text).final
     except Exception as error:  # a malformed Dockerfile must not stop the analysis
         logger.debug("parsing %s failed", source.path, exc_info=True)
-        facts.warnings.append(
-            f"{source.path}: Dockerfile parse failed ({type(error).__name__}: {error})"
-        )
+        facts.warnings.append(_failure("report.analysis_warning.dockerfile_failed", source.path, error))
         return
     if final is None:
         return

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from stackmedic.errors import ComposeError, ComposeFileError
+from stackmedic.i18n import message
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-COMPOSE_HINT = "install Compose v2 (as root: bash scripts/engine.sh)"
 
 
 def find_compose_files(project_dir: Path, names: list[str] | None = None) -> list[Path]:
@@ -26,12 +26,14 @@ def find_compose_files(project_dir: Path, names: list[str] | None = None) -> lis
     default name found is used, plus its `.override` file when present.
     """
     if not project_dir.is_dir():
-        raise ComposeFileError(f"project directory not found: {project_dir}")
+        raise ComposeFileError(
+            message("errors.compose.project_dir_not_found", path=str(project_dir))
+        )
     if names:
         files = [(project_dir / name).resolve() for name in names]
         for path in files:
             if not path.is_file():
-                raise ComposeFileError(f"compose file not found: {path}")
+                raise ComposeFileError(message("errors.compose.file_not_found", path=str(path)))
         return files
     for name in DEFAULT_COMPOSE_FILES:
         candidate = project_dir / name
@@ -43,8 +45,12 @@ def find_compose_files(project_dir: Path, names: list[str] | None = None) -> lis
                 files.append(override.resolve())
             return files
     raise ComposeFileError(
-        f"no compose file in {project_dir} (looked for {', '.join(DEFAULT_COMPOSE_FILES)})",
-        hint="pass the file with -f",
+        message(
+            "errors.compose.no_compose_file",
+            path=str(project_dir),
+            names=", ".join(DEFAULT_COMPOSE_FILES),
+        ),
+        hint=message("errors.compose.hint.pass_file"),
     )
 
 
@@ -83,7 +89,7 @@ class ComposeProject:
         config = project.config()
         project.name = name or str(config.get("name") or "")
         if not project.name:
-            raise ComposeError(f"docker compose config gave no project name for {project_dir}")
+            raise ComposeError(message("errors.compose.no_project_name", path=str(project_dir)))
         return project
 
     def base_command(self) -> list[str]:
@@ -106,7 +112,7 @@ class ComposeProject:
         try:
             return dict(json.loads(result.stdout))
         except json.JSONDecodeError as error:
-            raise ComposeError(f"docker compose config printed invalid JSON: {error}") from error
+            raise ComposeError(message("errors.compose.invalid_json", error=str(error))) from error
 
     def up(self, *, build: bool = True, timeout: float = 900) -> None:
         arguments = ["up", "-d", "--remove-orphans"]
@@ -128,7 +134,7 @@ class ComposeProject:
         except ComposeError as error:
             if file_error and _looks_like_file_error(error.stderr):
                 raise ComposeFileError(
-                    f"invalid compose configuration: {_first_line(error.stderr)}"
+                    message("errors.compose.invalid_configuration", error=_first_line(error.stderr))
                 ) from error
             raise
 
@@ -141,7 +147,11 @@ def _run(
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     if shutil.which(command[0]) is None:
-        raise ComposeError(f"{command[0]} not found on PATH", command=command, hint=COMPOSE_HINT)
+        raise ComposeError(
+            message("errors.compose.program_not_found", program=command[0]),
+            command=command,
+            hint=message("errors.compose.hint.install"),
+        )
     logger.debug("running %s", " ".join(command))
     try:
         result = subprocess.run(
@@ -155,19 +165,28 @@ def _run(
         )
     except subprocess.TimeoutExpired as error:
         raise ComposeError(
-            f"{' '.join(command[:2] + command[-3:])} timed out after {timeout:.0f} s", command=command
+            message(
+                "errors.compose.timed_out",
+                command=" ".join(command[:2] + command[-3:]),
+                seconds=round(timeout),
+            ),
+            command=command,
         ) from error
     if result.returncode != 0:
         stderr = result.stderr.strip()
         if "is not a docker command" in stderr or "unknown command" in stderr:
-            raise ComposeError("docker compose (v2) is not installed", command=command,
-                               stderr=stderr, hint=COMPOSE_HINT)
+            raise ComposeError(message("errors.compose.not_installed"), command=command,
+                               stderr=stderr, hint=message("errors.compose.hint.install"))
         if "Cannot connect to the Docker daemon" in stderr:
-            raise ComposeError(f"cannot reach the Docker Engine: {_first_line(stderr)}",
+            raise ComposeError(message("errors.engine.unreachable", error=_first_line(stderr)),
                                command=command, stderr=stderr,
-                               hint="start the engine (as root: bash scripts/engine.sh)")
+                               hint=message("errors.compose.hint.start_engine"))
         raise ComposeError(
-            f"{' '.join(['docker', 'compose', *command[-3:]])} failed: {_last_line(stderr)}",
+            message(
+                "errors.compose.command_failed",
+                command=" ".join(["docker", "compose", *command[-3:]]),
+                error=_last_line(stderr),
+            ),
             command=command,
             stderr=stderr,
         )
@@ -206,8 +225,12 @@ def validate_yaml(path: Path) -> None:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ComposeFileError(f"invalid YAML in {where}: {problem}") from error
+        raise ComposeFileError(
+            message("errors.compose.invalid_yaml", location=where, problem=problem)
+        ) from error
     except OSError as error:
-        raise ComposeFileError(f"cannot read compose file {path}: {error.strerror}") from error
+        raise ComposeFileError(
+            message("errors.compose.unreadable", path=str(path), error=error.strerror)
+        ) from error
     if data is not None and not isinstance(data, dict):
-        raise ComposeFileError(f"invalid compose file {path}: the top level must be a mapping")
+        raise ComposeFileError(message("errors.compose.top_level_not_mapping", path=str(path)))

@@ -15,14 +15,13 @@ import docker.errors
 import requests.exceptions
 
 from stackmedic.errors import ContainerGoneError, EngineError, EngineUnavailableError
+from stackmedic.i18n import message
 
 logger = logging.getLogger(__name__)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 REPLICA_LABEL = "com.docker.compose.container-number"
-
-ENGINE_HINT = "start the engine (as root: bash scripts/engine.sh) or set DOCKER_HOST"
 
 
 @dataclass
@@ -53,7 +52,8 @@ class DockerEngine:
             api.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             raise EngineUnavailableError(
-                f"cannot reach the Docker Engine: {_short(error)}", hint=ENGINE_HINT
+                message("errors.engine.unreachable", error=_short(error)),
+                hint=message("errors.engine.hint.start"),
             ) from error
         logger.debug("connected to Docker Engine API %s", api.api_version)
         return cls(api)
@@ -167,7 +167,12 @@ class DockerEngine:
             return ExecResult(exit_code=None, output="", timed_out=True)
         if failure:
             raise EngineError(
-                f"exec in {container_id[:12]} failed: {_short(failure[0])}", container=container_id
+                message(
+                    "errors.engine.exec_failed",
+                    container=container_id[:12],
+                    error=_short(failure[0]),
+                ),
+                container=container_id,
             )
         details = self._call(
             f"GET /exec/{exec_id[:12]}/json", self.api.exec_inspect, exec_id, container=container_id
@@ -199,19 +204,32 @@ class DockerEngine:
         except docker.errors.NotFound as error:
             # The container exists (callers take it from fresh evidence), so
             # a 404 here is about the path.
-            raise EngineError(f"{path} not found in {container_id[:12]}", container=container_id) from error
+            raise EngineError(
+                message("errors.engine.file_not_found", path=path, container=container_id[:12]),
+                container=container_id,
+            ) from error
         except docker.errors.APIError as error:
-            raise EngineError(f"{call} failed: {_short(error)}", container=container_id) from error
+            raise EngineError(
+                message("errors.engine.call_failed", call=call, error=_short(error)),
+                container=container_id,
+            ) from error
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-            raise EngineUnavailableError(f"lost the Docker Engine during {call}: {_short(error)}",
-                                         hint=ENGINE_HINT) from error
+            raise EngineUnavailableError(
+                message("errors.engine.lost", call=call, error=_short(error)),
+                hint=message("errors.engine.hint.start"),
+            ) from error
         if int(stat.get("size", 0)) > max_bytes:
-            raise EngineError(f"{path} is larger than {max_bytes} bytes", container=container_id)
+            raise EngineError(
+                message("errors.engine.file_too_large", path=path, max_bytes=max_bytes),
+                container=container_id,
+            )
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
             member = archive.next()
             handle = archive.extractfile(member) if member is not None and member.isfile() else None
             if handle is None:
-                raise EngineError(f"{path} is not a regular file", container=container_id)
+                raise EngineError(
+                    message("errors.engine.not_regular_file", path=path), container=container_id
+                )
             return handle.read()
 
     def _call(self, call: str, function: Any, *args: Any, container: str | None = None,
@@ -222,14 +240,21 @@ class DockerEngine:
         except docker.errors.NotFound as error:
             if container:
                 raise ContainerGoneError(
-                    f"container {container[:12]} no longer exists ({call})", container=container
+                    message("errors.engine.container_gone", container=container[:12], call=call),
+                    container=container,
                 ) from error
-            raise EngineError(f"{call} failed: {_short(error)}") from error
+            raise EngineError(
+                message("errors.engine.call_failed", call=call, error=_short(error))
+            ) from error
         except docker.errors.APIError as error:
-            raise EngineError(f"{call} failed: {_short(error)}", container=container) from error
+            raise EngineError(
+                message("errors.engine.call_failed", call=call, error=_short(error)),
+                container=container,
+            ) from error
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             raise EngineUnavailableError(
-                f"lost the Docker Engine during {call}: {_short(error)}", hint=ENGINE_HINT
+                message("errors.engine.lost", call=call, error=_short(error)),
+                hint=message("errors.engine.hint.start"),
             ) from error
 
 

@@ -67,7 +67,8 @@ from stackmedic.evidence.ps_text import (
     parse_ps,
     service_of_container,
 )
-from stackmedic.redact import MASK, redact_record, redact_text
+from stackmedic.i18n import Message, as_message, message, message_text
+from stackmedic.redact import MASK, SecretMasker, redact_record, redact_source, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def save_bundle(evidence: Evidence, directory: Path) -> None:
         "sources": sources,
         "provenance": [asdict(item) for item in evidence.provenance],
         "warnings": [redact_text(warning) for warning in evidence.warnings],
+        "warning_messages": [_redact_message(warning) for warning in evidence.warning_messages],
         "missing_evidence": list(evidence.missing_evidence),
         "saved_at": utc_now(),
     }
@@ -147,14 +149,41 @@ def save_bundle(evidence: Evidence, directory: Path) -> None:
     )
 
 
+def _redact_message(warning: Message) -> dict[str, Any]:
+    """Return a warning's catalogue form for the manifest, masked like its text.
+
+    Secrets the English text names are learned first and masked in every
+    param. When the masked params no longer rebuild the masked text, only
+    the text is kept (an empty key), so no translation shows more than it.
+    """
+    text = redact_text(warning.text)
+    masker = SecretMasker()
+    masker.learn(warning.text)
+    params = masker.redact(_plain_params(warning.params))
+    rebuilt = message_text(Message(key=warning.key, params=params), "en") if warning.key else ""
+    if rebuilt != text:
+        return {"key": "", "params": {}, "text": text}
+    return {"key": warning.key, "params": params, "text": text}
+
+
+def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Return `params` with nested messages as their JSON object form."""
+    return {
+        name: asdict(value) if isinstance(value, Message) else value
+        for name, value in params.items()
+    }
+
+
 def _prepare_directory(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
-        raise BundleError(f"bundle path is not a directory: {directory}")
+        raise BundleError(message("errors.bundle.not_a_directory", path=str(directory)))
     if directory.is_dir() and any(directory.iterdir()):
         if not (directory / MANIFEST).is_file():
             raise BundleError(
-                f"bundle directory is not empty and contains no {MANIFEST}: {directory}",
-                hint="choose a new or empty directory",
+                message(
+                    "errors.bundle.directory_not_empty", path=str(directory), manifest=MANIFEST
+                ),
+                hint=message("errors.bundle.hint.empty_directory"),
             )
         for part in ("compose", "inspect", "logs", "src"):
             shutil.rmtree(directory / part, ignore_errors=True)
@@ -260,9 +289,7 @@ def _save_sources(sources: list[SourceFile], directory: Path) -> list[dict[str, 
         stored = f"src/{_safe_name(source.service)}/{_stored_path(source.path)}"
         target = directory / stored
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = source.text
-        if _is_config_file(source.path):
-            text = redact_text(text)
+        text = redact_text(source.text) if _is_config_file(source.path) else redact_source(source.text)
         with target.open("w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         entries.append(
@@ -291,7 +318,10 @@ def load_bundle(directory: Path) -> Evidence:
     evidence at all. Every other problem becomes a warning in the evidence.
     """
     if not directory.is_dir():
-        raise BundleError(f"evidence bundle not found: {directory}", hint="pass a bundle folder")
+        raise BundleError(
+            message("errors.bundle.not_found", path=str(directory)),
+            hint=message("errors.bundle.hint.pass_folder"),
+        )
     loader = _BundleLoader(directory)
     return loader.load()
 
@@ -302,6 +332,7 @@ class _BundleLoader:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.warnings: list[str] = []
+        self.warning_messages: list[Message] = []
         self.provenance: list[Provenance] = []
         self.manifest: dict[str, Any] = {}
         self.config: dict[str, Any] = {}
@@ -328,8 +359,8 @@ class _BundleLoader:
 
         if not (self.read_parts & {"compose", "inspect", "ps", "logs"}):
             raise BundleError(
-                f"bundle {self.directory} has no compose file, ps.txt, inspect/ or logs/",
-                hint="see docs/bundle-format.md for the layout",
+                message("errors.bundle.empty", path=str(self.directory)),
+                hint=message("errors.bundle.hint.layout"),
             )
 
         collected_at = self._collected_at()
@@ -343,7 +374,8 @@ class _BundleLoader:
             sources=sources,
             collected_at=collected_at,
             provenance=self._evidence_provenance(),
-            warnings=[*self.manifest.get("warnings", []), *self.engine_messages, *self.warnings],
+            warnings=[*self._manifest_warnings(), *self.engine_messages, *self.warnings],
+            warning_messages=[*self._manifest_warning_messages(), *self.warning_messages],
             compose_texts=self.compose_texts,
         )
         evidence.missing_evidence = self._missing_kinds(evidence)
@@ -357,9 +389,26 @@ class _BundleLoader:
         )
         return evidence
 
-    def _warn(self, message: str) -> None:
-        logger.info("%s", message)
-        self.warnings.append(message)
+    def _warn(self, key: str, /, **params: Any) -> None:
+        """Keep a warning about the bundle, in English and as a catalogue message."""
+        self._keep_warning(message(key, **params))
+
+    def _keep_warning(self, warning: Message) -> None:
+        logger.info("%s", warning.text)
+        self.warnings.append(warning.text)
+        self.warning_messages.append(warning)
+
+    def _manifest_warnings(self) -> list[str]:
+        stored = self.manifest.get("warnings")
+        return [str(item) for item in stored] if isinstance(stored, list) else []
+
+    def _manifest_warning_messages(self) -> list[Message]:
+        """Return the stored catalogue form of the manifest's warnings; older bundles have none."""
+        stored = self.manifest.get("warning_messages")
+        if not isinstance(stored, list):
+            return []
+        found = [as_message(item) for item in stored]
+        return [item for item in found if item is not None]
 
     def _read_manifest(self) -> None:
         path = self.directory / MANIFEST
@@ -368,14 +417,19 @@ class _BundleLoader:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            self._warn(f"{MANIFEST} is not valid JSON and was ignored: {error}")
+            self._warn("warnings.bundle.manifest_invalid_json", manifest=MANIFEST, error=str(error))
             return
         if not isinstance(data, dict):
-            self._warn(f"{MANIFEST} is not a JSON object and was ignored")
+            self._warn("warnings.bundle.manifest_not_object", manifest=MANIFEST)
             return
         declared = data.get("format")
         if declared is not None and declared != BUNDLE_FORMAT:
-            self._warn(f"{MANIFEST} declares format {declared!r}; read as {BUNDLE_FORMAT}")
+            self._warn(
+                "warnings.bundle.manifest_format",
+                manifest=MANIFEST,
+                declared=repr(declared),
+                expected=BUNDLE_FORMAT,
+            )
         self.manifest = data
         self.provenance.append(Provenance("bundle", MANIFEST, str(data.get("collected_at") or "")))
 
@@ -391,10 +445,7 @@ class _BundleLoader:
             if text is not None:
                 self.compose_texts[str(path)] = text
         if main is None:
-            self._warn(
-                "bundle has no compose file (compose.yaml or docker-compose.yml): service"
-                " configuration, depends_on and health checks are unknown"
-            )
+            self._warn("warnings.bundle.no_compose")
             return
         text = self._read_text(main)
         if text is None:
@@ -407,7 +458,7 @@ class _BundleLoader:
             else:
                 self.config = self._resolve_raw(main, text)
         except ComposeParseError as error:
-            self._warn(f"{error}; the configuration is treated as missing")
+            self._warn("warnings.bundle.compose_invalid", error=error.translatable)
             self.config = {}
             return
         self.read_parts.add("compose")
@@ -451,8 +502,8 @@ class _BundleLoader:
             return self._read_text(candidate)
 
         config, found, env_warnings = resolve_compose(files, env, read_env_file)
-        for message in found.warnings() + env_warnings:
-            self._warn(message)
+        for warning in found.warnings() + env_warnings:
+            self._keep_warning(warning)
         config.setdefault("name", self.manifest.get("project_name") or None)
         if config.get("name") is None:
             config.pop("name")
@@ -462,7 +513,11 @@ class _BundleLoader:
         try:
             return path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
         except OSError as error:
-            self._warn(f"cannot read {path.relative_to(self.directory)}: {error.strerror}")
+            self._warn(
+                "warnings.bundle.unreadable",
+                path=str(path.relative_to(self.directory)),
+                error=error.strerror,
+            )
             return None
 
     # -- containers -------------------------------------------------------------
@@ -478,13 +533,13 @@ class _BundleLoader:
             try:
                 data = json.loads(text)
             except ValueError as error:
-                self._warn(f"inspect/{path.name} is not valid JSON and was skipped: {error}")
+                self._warn("warnings.bundle.inspect_invalid_json", file=path.name, error=str(error))
                 continue
             items = data if isinstance(data, list) else [data]
             for item in items:
                 container = self._container_from_json(item, path.name)
                 if container is None:
-                    self._warn(f"inspect/{path.name} holds no container payload and was skipped")
+                    self._warn("warnings.bundle.inspect_no_container", file=path.name)
                     continue
                 container.provenance.append(Provenance("bundle", f"inspect/{path.name}"))
                 self.containers[container.name] = container
@@ -512,7 +567,7 @@ class _BundleLoader:
             return
         rows = parse_ps(text)
         if not rows:
-            self._warn(f"{path.name} holds no container table with NAMES and STATUS columns")
+            self._warn("warnings.bundle.ps_no_table", file=path.name)
             return
         self.read_parts.add("ps")
         self.provenance.append(Provenance("bundle", path.name))
@@ -568,10 +623,7 @@ class _BundleLoader:
                 container.name, services, project, container_names
             )
             if service is None:
-                self._warn(
-                    f"container {container.name} matches no service of the compose file;"
-                    " its name is used as the service"
-                )
+                self._warn("warnings.bundle.container_without_service", container=container.name)
                 service = container.name
             container.service = service
             if container.replica is None:
@@ -603,7 +655,7 @@ class _BundleLoader:
                 lines = parse_log_bytes(body.encode("utf-8"))
                 if container.logs:
                     self._warn(
-                        f"logs/{path.name} replaces the log lines stored with {container.name}"
+                        "warnings.bundle.log_replaces", file=path.name, container=container.name
                     )
                 container.logs = lines
                 container.provenance.append(Provenance("bundle", f"logs/{path.name}"))
@@ -621,7 +673,7 @@ class _BundleLoader:
             if service is None and not services:
                 service = name
         if service is None:
-            self._warn(f"log {name} matches no container or service; it is read as service {name}")
+            self._warn("warnings.bundle.log_without_service", name=name)
             service = name
 
         own = sorted(
@@ -678,7 +730,9 @@ class _BundleLoader:
                 continue
             path = self.directory / str(entry["file"])
             if not path.resolve().is_relative_to(self.directory.resolve()) or not path.is_file():
-                self._warn(f"source {entry.get('file')} listed in {MANIFEST} is missing")
+                self._warn(
+                    "warnings.bundle.source_missing", file=str(entry.get("file")), manifest=MANIFEST
+                )
                 continue
             with path.open(encoding="utf-8", errors="replace", newline="") as handle:
                 text = handle.read()
@@ -724,7 +778,7 @@ class _BundleLoader:
             estimates.append(anchor + dt.timedelta(seconds=row.status.seconds))
         if estimates:
             moment = max(estimates)
-            self._warn("bundle gives no collection time; estimated from ps.txt ages and log times")
+            self._warn("warnings.bundle.time_estimated")
             return moment.isoformat(timespec="milliseconds")
 
         stamps = [
@@ -735,9 +789,9 @@ class _BundleLoader:
             if t is not None
         ]
         if stamps:
-            self._warn("bundle gives no collection time; the latest log time is used")
+            self._warn("warnings.bundle.time_from_logs")
             return max(stamps).isoformat(timespec="milliseconds")
-        self._warn("bundle gives no collection time and no log times; the current time is used")
+        self._warn("warnings.bundle.time_now")
         return utc_now()
 
     def _date_ps_containers(self, collected_at: str) -> None:
@@ -768,39 +822,25 @@ class _BundleLoader:
             missing.append("compose")
         if not self.read_parts & {"inspect", "ps"}:
             missing.append("state")
-            self._note_missing(
-                evidence,
-                "bundle has no ps.txt or inspect/: container states are unknown, so patterns"
-                " that read state (exits, restarts, OOM kills, hangs) cannot fire",
-            )
+            self._note_missing(evidence, "warnings.bundle.missing_state")
         if "inspect" not in self.read_parts and self._has_healthchecks(evidence):
             missing.append("health_log")
-            self._note_missing(
-                evidence,
-                "bundle has no inspect/ payloads: health-probe output is unknown, so health"
-                " check findings rest on the configuration alone",
-            )
+            self._note_missing(evidence, "warnings.bundle.missing_health_log")
         if "logs" not in self.read_parts:
             missing.append("log")
-            self._note_missing(
-                evidence, "bundle has no logs/: findings cannot cite log lines or tracebacks"
-            )
+            self._note_missing(evidence, "warnings.bundle.missing_logs")
         if not evidence.sources and any(
             isinstance(config, dict) and config.get("build")
             for config in evidence.services.values()
         ):
             missing.append("source")
-            self._note_missing(
-                evidence,
-                "bundle has no src/: tracebacks and log lines cannot be mapped to files and"
-                " lines of the services that are built from source",
-            )
+            self._note_missing(evidence, "warnings.bundle.missing_source")
         return missing
 
     @staticmethod
-    def _note_missing(evidence: Evidence, message: str) -> None:
-        logger.info("%s", message)
-        evidence.warnings.append(message)
+    def _note_missing(evidence: Evidence, key: str) -> None:
+        evidence.add_warning(key)
+        logger.info("%s", evidence.warnings[-1])
 
     @staticmethod
     def _has_healthchecks(evidence: Evidence) -> bool:

@@ -71,8 +71,8 @@ def collect(
         try:
             evidence.containers.append(_collect_container(engine, entry["Id"], log_tail))
         except ContainerGoneError as error:
-            evidence.warnings.append(str(error))
-            logger.warning("%s", error)
+            evidence.add_warning("warnings.collect.container_gone", error=error.translatable)
+            logger.warning("%s", evidence.warnings[-1])
 
     evidence.sources = collect_sources(project.project_dir, config)
     evidence.provenance.append(

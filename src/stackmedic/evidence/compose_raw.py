@@ -26,10 +26,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from stackmedic.i18n import Message, message
+
 logger = logging.getLogger(__name__)
 
 # Compose's own warning for a `${VAR}` without a default when VAR is unset.
-UNSET_WARNING = 'The "{name}" variable is not set. Defaulting to a blank string.'
+# NOTE: the English template of "warnings.compose.variable_unset" repeats
+# Compose's sentence, because patterns match warnings with this expression.
 UNSET_WARNING_PATTERN = re.compile(
     r'The "(?P<name>[A-Za-z_][A-Za-z0-9_]*)" variable is not set\. Defaulting to a blank string'
 )
@@ -45,7 +48,14 @@ _APPENDED_LISTS = {"ports", "volumes", "expose", "dns", "extra_hosts", "cap_add"
 
 
 class ComposeParseError(ValueError):
-    """A compose file that is not valid YAML, or not a mapping at the top."""
+    """A compose file that is not valid YAML, or not a mapping at the top.
+
+    `translatable` is the error as a catalogue message, and `str(error)` is its English text.
+    """
+
+    def __init__(self, translatable: Message) -> None:
+        super().__init__(translatable.text)
+        self.translatable = translatable
 
 
 @dataclass
@@ -55,11 +65,14 @@ class Interpolation:
     unset: list[str] = field(default_factory=list)
     missing_required: list[tuple[str, str]] = field(default_factory=list)
 
-    def warnings(self) -> list[str]:
-        messages = [UNSET_WARNING.format(name=name) for name in self.unset]
-        for name, message in self.missing_required:
-            messages.append(f"required variable {name} is missing a value: {message}")
-        return messages
+    def warnings(self) -> list[Message]:
+        """Return one warning per unset variable, then one per missing required variable."""
+        warnings = [message("warnings.compose.variable_unset", name=name) for name in self.unset]
+        for name, explanation in self.missing_required:
+            warnings.append(
+                message("warnings.compose.required_missing", name=name, explanation=explanation)
+            )
+        return warnings
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -129,11 +142,13 @@ def load_yaml(text: str, origin: str) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}" if mark is not None else origin
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ComposeParseError(f"invalid YAML in {where}: {problem}") from error
+        raise ComposeParseError(
+            message("errors.compose.invalid_yaml", location=where, problem=problem)
+        ) from error
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ComposeParseError(f"invalid compose file {origin}: the top level must be a mapping")
+        raise ComposeParseError(message("errors.compose.top_level_not_mapping", path=origin))
     return data
 
 
@@ -141,14 +156,14 @@ def resolve_compose(
     files: list[tuple[str, str]],
     env: Mapping[str, str],
     read_env_file: Callable[[str], str | None] | None = None,
-) -> tuple[dict[str, Any], Interpolation, list[str]]:
+) -> tuple[dict[str, Any], Interpolation, list[Message]]:
     """Interpolate, normalise and merge compose files given as (name, text), first file first.
 
     Returns the configuration, what interpolation found, and warnings about
     `env_file` entries that `read_env_file` could not provide.
     """
     found = Interpolation()
-    warnings: list[str] = []
+    warnings: list[Message] = []
     merged: dict[str, Any] = {}
     for origin, text in files:
         data = _interpolate_tree(load_yaml(text, origin), env, found)
@@ -165,20 +180,22 @@ def _apply_env_files(
     read_env_file: Callable[[str], str | None] | None,
     env: Mapping[str, str],
     found: Interpolation,
-) -> list[str]:
+) -> list[Message]:
     declared = config.pop("env_file", None)
     if declared is None:
         return []
     entries = declared if isinstance(declared, list) else [declared]
     values: dict[str, str | None] = {}
-    warnings = []
+    warnings: list[Message] = []
     for entry in entries:
         path = str(entry.get("path")) if isinstance(entry, dict) else str(entry)
         required = not (isinstance(entry, dict) and entry.get("required") is False)
         text = read_env_file(path) if read_env_file is not None else None
         if text is None:
             if required:
-                warnings.append(f"env_file {path} of service {service} is not in the bundle")
+                warnings.append(
+                    message("warnings.bundle.env_file_missing", path=path, service=service)
+                )
             continue
         for name, value in parse_env_file(text).items():
             values[name] = interpolate(value, env, found)

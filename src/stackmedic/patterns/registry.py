@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from stackmedic.model import Finding
+from stackmedic.model import Finding, english_text
 from stackmedic.patterns.application import (
     KeyErrorPattern,
     MissingAttribute,
@@ -128,7 +128,8 @@ def run_patterns(
             matched = pattern.match(context)
         except Exception as error:
             logger.warning("pattern %s failed: %s", pattern.code, error, exc_info=True)
-            warnings.append(f"pattern {pattern.code} failed: {type(error).__name__}: {error}")
+            warnings.append(english_text("report.analysis_warning.pattern_failed", code=pattern.code,
+                                         error_type=type(error).__name__, error=str(error)))
             continue
         for finding in matched:
             logger.info("%s %s: %s", finding.code, finding.service, finding.summary)

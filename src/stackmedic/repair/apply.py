@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackmedic.errors import ComposeFileError, RepairError
-from stackmedic.i18n import translate
+from stackmedic.i18n import message, translate
 from stackmedic.model import Repair, RepairStatus
 from stackmedic.repair.backup import (
     CHANGESET_FILE,
@@ -128,8 +128,8 @@ def apply_repairs(
     )
     if not dry_run and (directory / CHANGESET_FILE).exists():
         raise RepairError(
-            f"{directory}: change set {changeset_id} already exists",
-            hint="use a new change set id for each apply step",
+            message("errors.repair.changeset_exists", path=str(directory), changeset=changeset_id),
+            hint=message("errors.repair.hint.new_changeset"),
         )
 
     compose_repairs = [r for r in repairs if r.status == RepairStatus.PLANNED and r.edit]
@@ -306,8 +306,8 @@ def _write_files(changeset: ChangeSet, plans: list[_FilePlan]) -> None:
         original = path.read_bytes()
         if sha256_bytes(original) != change.sha256_before:
             raise RepairError(
-                f"{change.relpath} changed while the repairs were being prepared; nothing was written",
-                hint="run again",
+                message("errors.repair.changed_while_preparing", path=change.relpath),
+                hint=message("errors.repair.hint.run_again"),
             )
         destination = backup_path(directory, change.relpath)
         write_backup(path, original, destination)

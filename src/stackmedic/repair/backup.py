@@ -27,6 +27,7 @@ from typing import Any, Self
 
 from stackmedic.errors import RepairError
 from stackmedic.evidence.model import utc_now
+from stackmedic.i18n import Message, message
 from stackmedic.lock import ProjectLock
 from stackmedic.model import Repair, RepairStatus
 
@@ -169,7 +170,9 @@ class ChangeSet:
         try:
             data = json.loads(file_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
-            raise RepairError(f"{file_path}: cannot read change set: {error}") from error
+            raise RepairError(
+                message("errors.repair.changeset_unreadable", path=str(file_path), error=str(error))
+            ) from error
         return cls.from_dict(data)
 
 
@@ -184,8 +187,8 @@ def write_backup(source: Path, data: bytes, destination: Path) -> None:
         if destination.read_bytes() == data:
             return
         raise RepairError(
-            f"{destination}: a different backup of {source} already exists",
-            hint="use a new change set id for each apply step",
+            message("errors.repair.backup_exists", path=str(destination), source=str(source)),
+            hint=message("errors.repair.hint.new_changeset"),
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(destination, data, mode=0o600)
@@ -205,7 +208,7 @@ def rollback(
     marked ROLLED_BACK.
     """
     if changeset.dry_run:
-        raise RepairError(f"change set {changeset.id} is a dry run; nothing was written")
+        raise RepairError(message("errors.repair.changeset_dry_run", changeset=changeset.id))
 
     restores: list[tuple[FileChange, bytes]] = []
     for change in changeset.files:
@@ -216,9 +219,14 @@ def rollback(
             continue
         if current != change.sha256_after and not force:
             raise RepairError(
-                f"{change.relpath} changed after change set {changeset.id} wrote it "
-                f"(sha256 {current[:12] or 'missing'}, expected {change.sha256_after[:12]})",
-                hint="review the file, then roll back with force to discard those changes",
+                message(
+                    "errors.repair.file_changed",
+                    path=change.relpath,
+                    changeset=changeset.id,
+                    actual=_short_hash(current),
+                    expected=change.sha256_after[:12],
+                ),
+                hint=message("errors.repair.hint.force"),
             )
         original = _read_backup(change)
         restores.append((change, original))
@@ -239,18 +247,32 @@ def rollback(
     return restored
 
 
+def _short_hash(digest: str) -> str | Message:
+    """Return the first 12 hex digits of a file's sha256, or "missing" when the file is gone."""
+    return digest[:12] if digest else message("errors.repair.file_missing")
+
+
 def _read_backup(change: FileChange) -> bytes:
     try:
         data = Path(change.backup).read_bytes()
     except OSError as error:
         raise RepairError(
-            f"{change.relpath}: backup {change.backup} cannot be read: {error.strerror or error}"
+            message(
+                "errors.repair.backup_unreadable",
+                path=change.relpath,
+                backup=str(change.backup),
+                error=str(error.strerror or error),
+            )
         ) from error
     if sha256_bytes(data) != change.sha256_before:
         raise RepairError(
-            f"{change.relpath}: backup {change.backup} does not match the recorded original "
-            f"(sha256 {change.sha256_before[:12]})",
-            hint="restore the file by hand from version control",
+            message(
+                "errors.repair.backup_mismatch",
+                path=change.relpath,
+                backup=str(change.backup),
+                expected=change.sha256_before[:12],
+            ),
+            hint=message("errors.repair.hint.restore_by_hand"),
         )
     return data
 
@@ -336,9 +358,14 @@ def rollback_run(
     run_dir = (runs_dir if runs_dir is not None else runs_folder(project)) / run_id
     if not run_dir.is_dir():
         known = sorted(path.name for path in run_dir.parent.glob("*") if path.is_dir())
+        if known:
+            hint = message(
+                "errors.repair.hint.known_runs", path=str(run_dir.parent), runs=", ".join(known)
+            )
+        else:
+            hint = message("errors.repair.hint.no_runs", path=str(run_dir.parent))
         raise RepairError(
-            f"run {run_id} not found: {run_dir} is not a folder",
-            hint=f"runs in {run_dir.parent}: {', '.join(known) or 'none'}",
+            message("errors.repair.run_not_found", run_id=run_id, path=str(run_dir)), hint=hint
         )
     changesets = [
         changeset
@@ -348,9 +375,14 @@ def rollback_run(
     for changeset in changesets:
         if Path(changeset.project_dir).resolve() != project:
             raise RepairError(
-                f"change set {changeset.id} of run {run_id} belongs to project "
-                f"{changeset.project_dir}, not {project}",
-                hint="pass the project directory the run was made on",
+                message(
+                    "errors.repair.other_project",
+                    changeset=changeset.id,
+                    run_id=run_id,
+                    recorded=changeset.project_dir,
+                    project=str(project),
+                ),
+                hint=message("errors.repair.hint.run_project"),
             )
     if not changesets:
         logger.info("run %s has no change set left to roll back", run_id)
@@ -384,10 +416,14 @@ def _check_run_rollback(changesets: list[ChangeSet], *, force: bool) -> None:
                 continue
             if current != change.sha256_after and not force:
                 raise RepairError(
-                    f"{change.relpath} changed after change set {changeset.id} wrote it "
-                    f"(sha256 {current[:12] or 'missing'}, expected {change.sha256_after[:12]}); "
-                    "nothing was restored",
-                    hint="review the file, then roll back with --force to discard those changes",
+                    message(
+                        "errors.repair.file_changed_nothing_restored",
+                        path=change.relpath,
+                        changeset=changeset.id,
+                        actual=_short_hash(current),
+                        expected=change.sha256_after[:12],
+                    ),
+                    hint=message("errors.repair.hint.force_option"),
                 )
             _read_backup(change)
             expected[change.path] = change.sha256_before

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from stackmedic.errors import RepairError
-from stackmedic.i18n import translate
+from stackmedic.i18n import message, translate
 from stackmedic.model import Repair, RepairStatus
 from stackmedic.repair.apply import new_changeset_id, unified_diff
 from stackmedic.repair.backup import (
@@ -351,8 +351,8 @@ def _new_changeset(
     directory = run_dir / "backups" / changeset_id
     if not dry_run and (directory / CHANGESET_FILE).exists():
         raise RepairError(
-            f"{directory}: change set {changeset_id} already exists",
-            hint="use a new change set id for each apply step, or pass the cycle's change set as into",
+            message("errors.repair.changeset_exists", path=str(directory), changeset=changeset_id),
+            hint=message("errors.repair.hint.new_or_shared_changeset"),
         )
     return ChangeSet(
         id=changeset_id, project_dir=str(project), directory=str(directory), dry_run=dry_run
@@ -439,8 +439,8 @@ def _write(changeset: ChangeSet, staged: dict[Path, _Staged], changes: list[File
         current = path.read_bytes()
         if sha256_bytes(current) != change.sha256_before:
             raise RepairError(
-                f"{change.relpath} changed while the code patches were being prepared; nothing was written",
-                hint="run again",
+                message("errors.repair.changed_while_patching", path=change.relpath),
+                hint=message("errors.repair.hint.run_again"),
             )
         destination = backup_path(directory, change.relpath)
         write_backup(path, current, destination)

@@ -37,7 +37,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from stackmedic.errors import RepairError
-from stackmedic.i18n import translate
+from stackmedic.i18n import message, translate
 from stackmedic.model import ComposeEdit
 from stackmedic.repair import yaml_comments as comments
 from stackmedic.repair.document import ComposeDocument, has_own_key
@@ -90,7 +90,8 @@ class EditRejectedError(RepairError):
     """An edit was rejected because of what the file contains (see `rejection`)."""
 
     def __init__(self, path: Path, rejection: EditRejection) -> None:
-        super().__init__(f"{path}: {rejection.text()}")
+        reason = message(rejection.key, **rejection.fields)
+        super().__init__(message("errors.repair.edit_rejected", path=str(path), reason=reason))
         self.path = path
         self.rejection = rejection
 
@@ -271,11 +272,12 @@ def choose_file(
 
     defining = [path for path in paths if loaded[path].defines_service(edit.service)]
     if not defining:
-        names = ", ".join(path.name for path in paths) or "no files"
-        raise RepairError(
-            f"service {edit.service!r} is not defined in any compose file ({names})",
-            hint="check the service name in the finding and the -f files",
-        )
+        names = ", ".join(path.name for path in paths)
+        if names:
+            text = message("errors.repair.service_not_defined", service=edit.service, files=names)
+        else:
+            text = message("errors.repair.service_not_defined_no_files", service=edit.service)
+        raise RepairError(text, hint=message("errors.repair.hint.check_service"))
     with_key = [path for path in defining if defines_edited_key(loaded[path], edit)]
     return with_key[-1] if with_key else defining[-1]
 
@@ -311,7 +313,11 @@ def apply_edit(document: ComposeDocument, edit: ComposeEdit) -> None:
     """
     if edit.action not in ACTIONS:
         raise RepairError(
-            f"unknown compose edit action {edit.action!r}; expected one of {', '.join(ACTIONS)}"
+            message(
+                "errors.repair.unknown_action",
+                action=repr(edit.action),
+                expected=", ".join(ACTIONS),
+            )
         )
     document.service(edit.service)
     rejection = edit_rejection(document, edit)
@@ -322,18 +328,20 @@ def apply_edit(document: ComposeDocument, edit: ComposeEdit) -> None:
     if edit.action == "set_env":
         name, value = params.get("name"), params.get("value")
         if not isinstance(name, str) or not name or value is None:
-            raise RepairError(f"set_env needs params name and value, got {dict(params)!r}")
+            raise RepairError(message("errors.repair.set_env_params", params=repr(dict(params))))
         set_env(document, edit.service, name, str(value))
     elif edit.action == "set_depends_on_conditions":
         conditions = params.get("conditions")
         if not isinstance(conditions, Mapping) or not conditions:
             raise RepairError(
-                f"set_depends_on_conditions needs a conditions mapping, got {dict(params)!r}"
+                message("errors.repair.set_depends_on_params", params=repr(dict(params)))
             )
         set_depends_on_conditions(document, edit.service, dict(conditions))
     else:
         if params.get("test") in (None, "", []):
-            raise RepairError(f"set_healthcheck needs a test, got {dict(params)!r}")
+            raise RepairError(
+                message("errors.repair.set_healthcheck_params", params=repr(dict(params)))
+            )
         set_healthcheck(
             document,
             edit.service,
@@ -453,9 +461,12 @@ def _writable(document: ComposeDocument, service: CommentedMap, key: str) -> Any
     if document.reference_counts()[id(value)] > 1:
         if _is_anchor_owner(document, service, key, value):
             raise RepairError(
-                f"{document.path}:{document.line_of(service, key)}: {key} is a YAML anchor "
-                "used elsewhere in the file; editing it would change every user of the anchor",
-                hint="give the service its own copy of the value, then run again",
+                message(
+                    "errors.repair.shared_anchor",
+                    location=f"{document.path}:{document.line_of(service, key)}",
+                    key=key,
+                ),
+                hint=message("errors.repair.hint.own_copy"),
             )
         copy = _fresh_copy(value)
         comments.replace_value(service, key, copy, document.alias_slots())
@@ -572,8 +583,12 @@ def set_env(document: ComposeDocument, service_name: str, name: str, value: str)
         _set_env_in_map(document, environment, name, value)
     else:
         raise RepairError(
-            f"{document.path}:{document.line_of(service, 'environment')}: environment of "
-            f"{service_name!r} is neither a list nor a mapping"
+            message(
+                "errors.repair.key_not_list_or_mapping",
+                location=f"{document.path}:{document.line_of(service, 'environment')}",
+                key="environment",
+                service=service_name,
+            )
         )
 
 
@@ -644,8 +659,12 @@ def set_depends_on_conditions(
     for dependency, condition in conditions.items():
         if condition not in DEPENDS_ON_CONDITIONS:
             raise RepairError(
-                f"unknown depends_on condition {condition!r} for {dependency!r}; "
-                f"expected one of {', '.join(DEPENDS_ON_CONDITIONS)}"
+                message(
+                    "errors.repair.unknown_condition",
+                    condition=repr(condition),
+                    dependency=dependency,
+                    expected=", ".join(DEPENDS_ON_CONDITIONS),
+                )
             )
     service = document.service(service_name)
     depends_on = _writable(document, service, "depends_on")
@@ -665,8 +684,12 @@ def set_depends_on_conditions(
         _set_conditions_in_map(document, depends_on, conditions)
     else:
         raise RepairError(
-            f"{document.path}:{document.line_of(service, 'depends_on')}: depends_on of "
-            f"{service_name!r} is neither a list nor a mapping"
+            message(
+                "errors.repair.key_not_list_or_mapping",
+                location=f"{document.path}:{document.line_of(service, 'depends_on')}",
+                key="depends_on",
+                service=service_name,
+            )
         )
 
 
@@ -753,8 +776,11 @@ def _set_conditions_in_map(
                 entry.insert(0, "condition", condition)
         else:
             raise RepairError(
-                f"{document.path}:{document.line_of(depends_on, dependency)}: depends_on entry "
-                f"{dependency!r} is neither empty nor a mapping"
+                message(
+                    "errors.repair.depends_on_entry",
+                    location=f"{document.path}:{document.line_of(depends_on, dependency)}",
+                    dependency=dependency,
+                )
             )
 
 
@@ -796,8 +822,11 @@ def set_healthcheck(
         return
     if not isinstance(healthcheck, CommentedMap):
         raise RepairError(
-            f"{document.path}:{document.line_of(service, 'healthcheck')}: healthcheck of "
-            f"{service_name!r} is not a mapping"
+            message(
+                "errors.repair.healthcheck_not_mapping",
+                location=f"{document.path}:{document.line_of(service, 'healthcheck')}",
+                service=service_name,
+            )
         )
 
     if "test" in healthcheck:

@@ -28,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from stackmedic.errors import ComposeFileError, RepairError
+from stackmedic.i18n import Message, message
 from stackmedic.repair.textmerge import merge_edit
 
 logger = logging.getLogger(__name__)
@@ -101,15 +102,19 @@ class ComposeDocument:
             raw = file_path.read_bytes()
         except OSError as error:
             raise ComposeFileError(
-                f"{file_path}: cannot read compose file: {error.strerror or error}",
-                hint="check the path given with -f and the file's permissions",
+                message(
+                    "errors.compose.unreadable_for_edit",
+                    path=str(file_path),
+                    error=str(error.strerror or error),
+                ),
+                hint=message("errors.compose.hint.check_path"),
             ) from error
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ComposeFileError(
-                f"{file_path}: compose file is not valid UTF-8 (byte {error.start})",
-                hint="save the file as UTF-8",
+                message("errors.compose.not_utf8", path=str(file_path), byte=error.start),
+                hint=message("errors.compose.hint.save_utf8"),
             ) from error
         return cls(file_path, text)
 
@@ -122,18 +127,23 @@ class ComposeDocument:
             data = make_yaml().load(text)
         except MarkedYAMLError as error:
             raise ComposeFileError(
-                _yaml_error_line(self.path, error, self.line_offset), hint=_YAML_HINT
+                _yaml_error_message(self.path, error, self.line_offset),
+                hint=message("errors.compose.hint.fix_yaml"),
             ) from error
         except YAMLError as error:
-            message = " ".join(str(error).split())
+            problem = " ".join(str(error).split())
             raise ComposeFileError(
-                f"{self.path}: invalid YAML: {message}", hint=_YAML_HINT
+                message("errors.compose.invalid_yaml_at", location=str(self.path), problem=problem),
+                hint=message("errors.compose.hint.fix_yaml"),
             ) from error
         if data is not None and not isinstance(data, CommentedMap):
             raise ComposeFileError(
-                f"{self.path}:1: a compose file must be a mapping at the top level, "
-                f"found a {type(data).__name__}",
-                hint="start the file with keys such as services:",
+                message(
+                    "errors.compose.top_level_found",
+                    location=f"{self.path}:1",
+                    found=type(data).__name__,
+                ),
+                hint=message("errors.compose.hint.start_with_services"),
             )
         return data
 
@@ -263,35 +273,46 @@ class ComposeDocument:
         """
         services = self.services
         if services is None or not has_own_key(services, name):
-            defined = ", ".join(self.service_names()) or "none"
-            raise RepairError(
-                f"{self.path}: service {name!r} is not defined in this file "
-                f"(services defined here: {defined})",
-                hint="choose the compose file that defines the service",
-            )
+            defined = ", ".join(self.service_names())
+            if defined:
+                text = message(
+                    "errors.repair.service_not_in_file",
+                    path=str(self.path),
+                    service=name,
+                    defined=defined,
+                )
+            else:
+                text = message(
+                    "errors.repair.service_not_in_empty_file", path=str(self.path), service=name
+                )
+            raise RepairError(text, hint=message("errors.repair.hint.choose_file"))
         value = services[name]
         if value is None:
             value = CommentedMap()
             services[name] = value
         if not isinstance(value, CommentedMap):
             raise RepairError(
-                f"{self.path}:{self.line_of(services, name)}: service {name!r} is not a mapping"
+                message(
+                    "errors.repair.service_not_mapping",
+                    location=f"{self.path}:{self.line_of(services, name)}",
+                    service=name,
+                )
             )
         if self.reference_counts()[id(value)] > 1:
             raise RepairError(
-                f"{self.path}:{self.line_of(services, name)}: service {name!r} is a YAML alias "
-                "shared with another node; editing it would change both",
-                hint="give the service its own definition, then run again",
+                message(
+                    "errors.repair.service_is_alias",
+                    location=f"{self.path}:{self.line_of(services, name)}",
+                    service=name,
+                ),
+                hint=message("errors.repair.hint.own_definition"),
             )
         if value.fa.flow_style() and len(value) == 0:
             value.fa.set_block_style()
         return value
 
 
-_YAML_HINT = "fix the YAML syntax at that position and run again"
-
-
-def _yaml_error_line(path: Path, error: MarkedYAMLError, line_offset: int) -> str:
+def _yaml_error_message(path: Path, error: MarkedYAMLError, line_offset: int) -> Message:
     mark = error.problem_mark or error.context_mark
     if mark is not None:
         where = f"{path}:{mark.line + 1 + line_offset}:{mark.column + 1}"
@@ -300,7 +321,9 @@ def _yaml_error_line(path: Path, error: MarkedYAMLError, line_offset: int) -> st
     problem = " ".join(str(error.problem or "").split())
     context = " ".join(str(error.context or "").split())
     detail = f"{problem} ({context})" if problem and context else problem or context
-    return f"{where}: invalid YAML: {detail or 'parse error'}"
+    if not detail:
+        return message("errors.compose.invalid_yaml_unknown", location=where)
+    return message("errors.compose.invalid_yaml_at", location=where, problem=detail)
 
 
 def _same_data(first: str, second: str) -> bool:

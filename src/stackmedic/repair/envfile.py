@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackmedic.errors import RepairError
+from stackmedic.i18n import message
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,15 @@ class EnvFileDocument:
             return cls(file_path, file_path.read_bytes().decode("utf-8"))
         except OSError as error:
             raise RepairError(
-                f"{file_path}: cannot read env file: {error.strerror or error}"
+                message(
+                    "errors.repair.env_file_unreadable",
+                    path=str(file_path),
+                    error=str(error.strerror or error),
+                )
             ) from error
         except UnicodeDecodeError as error:
             raise RepairError(
-                f"{file_path}: env file is not valid UTF-8 (byte {error.start})"
+                message("errors.repair.env_file_not_utf8", path=str(file_path), byte=error.start)
             ) from error
 
     def definitions(self, name: str | None = None) -> list[Definition]:
@@ -87,7 +92,7 @@ class EnvFileDocument:
         """
         if "\n" in value or "\r" in value:
             raise RepairError(
-                f"{self.path}: a value with a line break cannot be written for {name}"
+                message("errors.repair.env_value_line_break", path=str(self.path), name=name)
             )
         lines = _lines(self.text)
         changed = 0
@@ -104,7 +109,9 @@ class EnvFileDocument:
                 lines[index] = new_line
                 changed += 1
         if not self.definitions(name):
-            raise RepairError(f"{self.path}: {name} is not defined in this env file")
+            raise RepairError(
+                message("errors.repair.env_not_defined", path=str(self.path), name=name)
+            )
         self.text = "".join(lines)
         return changed
 
@@ -139,7 +146,7 @@ def _quote(value: str, quote: str) -> str:
     if (quote == "'" or "$" in value) and "'" not in value:
         return f"'{value}'"
     if "$" in value:
-        raise RepairError(f"the value {value!r} has both $ and ' and cannot be written literally")
+        raise RepairError(message("errors.repair.env_value_unquotable", value=repr(value)))
     if quote == "" and _PLAIN_SAFE.match(value):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')

@@ -15,6 +15,10 @@ are allowed.
 The current values come from the evidence: the resolved compose
 configuration, the containers' inspected environment and health check, and
 the source facts (a variable's in-code default with its file and line).
+
+Predictions and reasons are written in the run's language and kept in
+catalogue form in `Repair.prediction_message` and `Repair.reason_message`,
+so that a report in another language translates them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,8 +36,16 @@ from urllib.parse import urlsplit
 from stackmedic.errors import ComposeFileError, RepairError
 from stackmedic.evidence.facts import EnvRead, SourceFacts
 from stackmedic.evidence.model import Evidence
-from stackmedic.i18n import translate
-from stackmedic.model import ComposeEdit, Finding, Repair, RepairStatus
+from stackmedic.i18n import Message, message, message_text, translate
+from stackmedic.model import (
+    ComposeEdit,
+    Finding,
+    MessageText,
+    Repair,
+    RepairStatus,
+    join_messages,
+    message_of,
+)
 from stackmedic.repair import probe as probes
 from stackmedic.repair.apply import relative_to_project
 from stackmedic.repair.compose_edit import (
@@ -56,7 +68,7 @@ _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"})
 
 
 class _Rejected(Exception):
-    """Ends the planning of one repair with REJECTED and `reason`."""
+    """Ends the planning of one repair with REJECTED and `reason`, a `MessageText`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -181,27 +193,41 @@ class _Planner:
         # The environment docker compose runs with; None means this process's.
         self.environ: Mapping[str, str] | None = None
 
-    def t(self, key: str, **fields: Any) -> str:
-        return translate(key, self.lang, **fields)
+    def t(self, key: str, **fields: Any) -> MessageText:
+        """Return the message `key` in the run's language, carrying its catalogue form.
 
-    def join(self, parts: list[str]) -> str:
-        return self.t("repair.join").join(part for part in parts if part)
+        A field that is itself a `MessageText` is stored as its message, so
+        that it is translated with the sentence around it.
+        """
+        params = {name: message_of(value) or value for name, value in fields.items()}
+        built = message(key, **params)
+        return MessageText(message_text(built, self.lang), built)
+
+    def join(self, parts: Sequence[str]) -> MessageText:
+        """Join the non-empty `parts` with the run's language's separator (`repair.joined`)."""
+        forms = [message_of(part) or Message(key="", text=part) for part in parts if part]
+        joined = join_messages(forms, "repair.joined")
+        return MessageText(message_text(joined, self.lang), joined)
 
     # Entry
 
     def plan(self, repair: Repair) -> None:
         try:
             if repair.edit is None:
-                repair.prediction = self._plan_patch(repair)
+                prediction = self._plan_patch(repair)
             else:
-                repair.prediction = self._plan_edit(repair, repair.edit)
+                prediction = self._plan_edit(repair, repair.edit)
         except _Rejected as rejected:
             repair.status = RepairStatus.REJECTED
-            repair.reason = rejected.reason
+            repair.reason = str(rejected.reason)
+            repair.reason_message = _stored_message(rejected.reason)
             logger.info("repair %s (%s) rejected: %s", repair.id, repair.code, rejected.reason)
             return
+        repair.prediction = str(prediction)
+        repair.prediction_message = _stored_message(prediction)
         repair.status = RepairStatus.PLANNED
         repair.reason = ""
+        repair.reason_message = None
         logger.info("repair %s (%s) planned: %s", repair.id, repair.code, repair.prediction)
 
     def _plan_patch(self, repair: Repair) -> str:
@@ -269,11 +295,13 @@ class _Planner:
                     document.project_dir = project_dir
             target = locate_target(paths, edit, self._documents, project_dir, self.environ)
         except EditRejectedError as error:
-            raise _Rejected(error.rejection.text(self.lang)) from error
+            raise _Rejected(self.t(error.rejection.key, **error.rejection.fields)) from error
         except (ComposeFileError, RepairError) as error:
-            raise _Rejected(self.t("repair.reject.file", detail=error.message)) from error
+            raise _Rejected(self.t("repair.reject.file", detail=error.translatable)) from error
         repair.files = [relative_to_project(target.path, project_dir)]
-        notes = [target.note.text(self.lang)] if target.note is not None else []
+        notes: list[str] = []
+        if target.note is not None:
+            notes.append(self.t(target.note.key, **target.note.fields))
         extending = services_extending(self._documents, edit.service)
         if extending:
             notes.append(
@@ -577,7 +605,7 @@ class _Planner:
         return None, timings
 
     def _check_programs(self, service: str, probe: probes.Probe) -> list[str]:
-        notes = []
+        notes: list[str] = []
         for program in probes.programs(probe):
             found = self.program_exists(service, program) if self.program_exists else None
             if found is False:
@@ -641,6 +669,12 @@ class _Planner:
 
 
 # Helpers
+
+
+def _stored_message(text: str) -> Message | None:
+    """Return the catalogue form `text` carries, or None when it is empty or has none."""
+    form = message_of(text)
+    return form if form is not None and form.text else None
 
 
 def _env_text(value: Any) -> str:

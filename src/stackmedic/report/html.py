@@ -21,7 +21,6 @@ from markupsafe import Markup, escape
 from stackmedic.model import (
     CheckResult,
     CycleRecord,
-    EvidenceRef,
     Finding,
     Repair,
     RepairStatus,
@@ -29,7 +28,6 @@ from stackmedic.model import (
     Verdict,
 )
 from stackmedic.report import summary, timeline
-from stackmedic.report.markdown import evidence_head
 from stackmedic.report.view import ReportView
 
 _SNIPPET_TARGET = re.compile(r"^\s*>")
@@ -190,9 +188,6 @@ class HtmlView(ReportView):
             for line in snippet.rstrip("\n").splitlines()
         ]
 
-    def evidence_head(self, ref: EvidenceRef) -> str:
-        return evidence_head(ref)
-
     def first_line(self, text: str) -> str:
         lines = text.strip().splitlines()
         return lines[0] if lines else self.t("report.value.none")
@@ -211,7 +206,7 @@ class HtmlView(ReportView):
             cycles = self.t("report.outcome.in_cycles", cycles=self.join(map(str, item.cycles)))
             text = f"{self.repair_title(item.repair)} — {cycles}"
             if item.repair.reason:
-                text += f": {item.repair.reason}"
+                text += f": {self.repair_reason(item.repair)}"
             label = self.repair_outcome_label(item.repair)
             outcomes.append(Outcome("warn", label, text, item.repair.code, item.repair.service))
         for cycle in self.run.cycles:
@@ -225,7 +220,8 @@ class HtmlView(ReportView):
         for check in self.final_checks:
             if not check.passed:
                 label = self.t("report.outcome.check_failed")
-                outcomes.append(Outcome("bad", label, self.first_line(check.detail), check.name))
+                detail = self.first_line(self.check_detail(check))
+                outcomes.append(Outcome("bad", label, detail, check.name))
         return outcomes
 
     def _finding_outcome(self, mark: str, label_key: str, finding: Finding) -> Outcome:

@@ -1,11 +1,12 @@
 """Sentences of the run record in the report's language.
 
-The run record stores some sentences as English text: finding summaries,
-repair titles, phase notes, warnings and recommendations. This module shows
-each of them in another language when the record carries what a translation
-needs: a finding's `facts` for its pattern message, a repair's compose edit
-for its title, a `Message` for a note, warning or recommendation. Anything
-without that is shown as written. Pattern codes, service names, paths and
+The run record stores some sentences as text: finding summaries, repair
+titles, predictions and reasons, check details, phase notes, warnings and
+recommendations. This module shows each of them in another language when
+the record carries what a translation needs: a finding's `facts` for its
+pattern message, a repair's compose edit for its title, a `Message` for the
+others. Anything without that, such as a record written before checks and
+repairs stored messages, is shown as written. Pattern codes, service names, paths and
 values are fields of the messages and are never translated.
 
 The CLI uses the same functions for its own output, so a finding reads the
@@ -26,9 +27,29 @@ from stackmedic.i18n import (
     fill,
     message_text,
 )
-from stackmedic.model import Finding, PhaseRecord, Recommendation, Repair, RunRecord
+from stackmedic.model import CheckResult, Finding, PhaseRecord, Recommendation, Repair, RunRecord
 
 logger = logging.getLogger(__name__)
+
+
+def stored_text(text: str, form: Message | None, lang: str) -> str:
+    """Return `form` in `lang` when the record keeps it, else `text` as written."""
+    if form is None:
+        return text
+    return message_text(form, lang) or text
+
+
+def check_detail(check: CheckResult, lang: str) -> str:
+    return stored_text(check.detail, check.detail_message, lang)
+
+
+def repair_reason(repair: Repair, lang: str) -> str:
+    return stored_text(repair.reason, repair.reason_message, lang)
+
+
+def repair_prediction(repair: Repair, lang: str) -> str:
+    return stored_text(repair.prediction, repair.prediction_message, lang)
+
 
 def localized(text: str, messages: Iterable[Message], lang: str) -> str:
     """Return `text` in `lang` when one of `messages` has it as its `text`, else unchanged."""
@@ -92,12 +113,19 @@ def finding_recommendation_message(finding: Finding) -> Message:
 
 
 def repair_not_applied_message(repair: Repair) -> Message:
-    """Return "<title>: not applied (<reason>)" for a rejected or rolled-back repair."""
+    """Return "<title>: not applied (<reason>)" for a rejected or rolled-back repair.
+
+    The reason is nested as a message when the repair keeps one; `text`
+    uses its English form.
+    """
     title = repair_title_message(repair)
+    form = repair.reason_message
+    reason: Any = asdict(form) if form is not None else repair.reason
+    shown = form.text if form is not None else repair.reason
     return Message(
         key="report.recommendation.repair_not_applied",
-        params={"title": asdict(title), "reason": repair.reason},
-        text=f"{repair.title}: not applied ({repair.reason})",
+        params={"title": asdict(title), "reason": reason},
+        text=f"{repair.title}: not applied ({shown})",
     )
 
 

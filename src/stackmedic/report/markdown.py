@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from stackmedic.model import CycleRecord, EvidenceRef, Finding, RunRecord
+from stackmedic.model import CycleRecord, Finding, RunRecord
 from stackmedic.report.view import ReportView
 
 # Longer check details are cut in Markdown tables and outcome lists, but
@@ -30,6 +30,9 @@ _SNIPPET_LANGUAGES = {
 }
 
 _FENCE_LINE = re.compile(r"^(`{3,})")
+
+# The prefix of the continuation lines of a multi-line evidence item.
+_CONTINUATION = "    | "
 
 
 def markdown_report(run: RunRecord, lang: str) -> str:
@@ -100,28 +103,17 @@ def snippet_language(path: str) -> str:
     return _SNIPPET_LANGUAGES.get(Path(path).suffix.lower(), "")
 
 
-def evidence_head(ref: EvidenceRef) -> str:
-    """Return `[kind] origin:line timestamp`, the prefix of one evidence item."""
-    head = f"[{ref.kind}] {ref.origin}"
-    if ref.line is not None:
-        head += f":{ref.line}"
-    if ref.timestamp:
-        head += f" {ref.timestamp}"
-    return head
+def format_evidence(items: Iterable[tuple[str, str]]) -> str:
+    """Lay out evidence as `head | text`, one item per line, from (head, text) pairs.
 
-
-def format_evidence(refs: Iterable[EvidenceRef]) -> str:
-    """Lay out evidence one item per line: `[kind] origin:line timestamp | text`.
-
-    Continuation lines of a multi-line item (a health probe's traceback) are
-    indented under the first.
+    Continuation lines of a multi-line item (a health probe's traceback)
+    follow under it as `    | line`.
     """
     lines: list[str] = []
-    for ref in refs:
-        head = evidence_head(ref)
-        text_lines = ref.text.splitlines() or [""]
+    for head, text in items:
+        text_lines = text.splitlines() or [""]
         lines.append(f"{head} | {text_lines[0]}")
-        lines.extend(f"{' ' * len(head)} | {line}" for line in text_lines[1:])
+        lines.extend(f"{_CONTINUATION}{line}" for line in text_lines[1:])
     return "\n".join(lines)
 
 
@@ -160,7 +152,8 @@ class MarkdownView(ReportView):
         return snippet_language(path)
 
     def evidence(self, finding: Finding) -> str:
-        return format_evidence(finding.evidence)
+        groups = self.evidence_groups(finding)
+        return format_evidence((self.evidence_head(group), group.first.text) for group in groups)
 
     def cause_of(self, finding: Finding, cycle: CycleRecord | None) -> str:
         """Describe `finding.caused_by` as `id (CODE · service)` when the cause is known."""

@@ -20,6 +20,7 @@ import typing
 from typing import Any, TypeVar
 
 from stackmedic.errors import StackmedicError
+from stackmedic.i18n import Message, message
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _convert(annotation: Any, value: Any, path: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         return _convert_union(annotation, value, path)
     if value is None:
-        raise RecordFormatError(f"{path}: value must not be null")
+        raise RecordFormatError(message("errors.record.null", path=path))
     if origin is list:
         return _convert_list(annotation, value, path)
     if origin is tuple:
@@ -72,12 +73,16 @@ def _convert(annotation: Any, value: Any, path: str) -> Any:
             return _convert_enum(annotation, value, path)
         return _convert_scalar(annotation, value, path)
 
-    raise RecordFormatError(f"{path}: unsupported field type {annotation!r}")
+    raise RecordFormatError(
+        message("errors.record.unsupported_type", path=path, annotation=repr(annotation))
+    )
 
 
 def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
-        raise RecordFormatError(f"{path}: expected an object, got {_type_name(value)}")
+        raise RecordFormatError(
+            message("errors.record.not_object", path=path, found=_type_name(value))
+        )
 
     hints = _field_types(cls)
     arguments: dict[str, Any] = {}
@@ -90,7 +95,7 @@ def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
         elif _has_default(item):
             continue
         else:
-            raise RecordFormatError(f"{field_path}: required field is missing")
+            raise RecordFormatError(message("errors.record.missing_field", path=field_path))
 
     unknown = set(value) - {item.name for item in dataclasses.fields(cls)}
     if unknown:
@@ -109,29 +114,38 @@ def _convert_union(annotation: Any, value: Any, path: str) -> Any:
     if value is None:
         if _NONE_TYPE in members:
             return None
-        raise RecordFormatError(f"{path}: value must not be null")
+        raise RecordFormatError(message("errors.record.null", path=path))
 
-    errors: list[str] = []
+    errors: list[Message] = []
     for member in members:
         if member is _NONE_TYPE:
             continue
         try:
             return _convert(member, value, path)
         except RecordFormatError as error:
-            errors.append(str(error))
-    raise RecordFormatError(errors[0] if len(errors) == 1 else f"{path}: {'; '.join(errors)}")
+            errors.append(error.translatable)
+    if len(errors) == 1:
+        raise RecordFormatError(errors[0])
+    joined = errors[0]
+    for error_message in errors[1:]:
+        joined = message("errors.record.joined", first=joined, second=error_message)
+    raise RecordFormatError(message("errors.record.no_member_fits", path=path, errors=joined))
 
 
 def _convert_list(annotation: Any, value: Any, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise RecordFormatError(f"{path}: expected a list, got {_type_name(value)}")
+        raise RecordFormatError(
+            message("errors.record.not_list", path=path, found=_type_name(value))
+        )
     (item_type,) = typing.get_args(annotation) or (Any,)
     return [_convert(item_type, item, f"{path}[{index}]") for index, item in enumerate(value)]
 
 
 def _convert_tuple(annotation: Any, value: Any, path: str) -> tuple[Any, ...]:
     if not isinstance(value, (list, tuple)):
-        raise RecordFormatError(f"{path}: expected a list, got {_type_name(value)}")
+        raise RecordFormatError(
+            message("errors.record.not_list", path=path, found=_type_name(value))
+        )
     arguments = typing.get_args(annotation)
     if len(arguments) == 2 and arguments[1] is Ellipsis:
         item_types = [arguments[0]] * len(value)
@@ -139,7 +153,11 @@ def _convert_tuple(annotation: Any, value: Any, path: str) -> tuple[Any, ...]:
         item_types = [Any] * len(value)
     else:
         if len(arguments) != len(value):
-            raise RecordFormatError(f"{path}: expected {len(arguments)} items, got {len(value)}")
+            raise RecordFormatError(
+                message(
+                    "errors.record.item_count", path=path, expected=len(arguments), found=len(value)
+                )
+            )
         item_types = list(arguments)
     return tuple(
         _convert(item_type, item, f"{path}[{index}]")
@@ -149,7 +167,9 @@ def _convert_tuple(annotation: Any, value: Any, path: str) -> tuple[Any, ...]:
 
 def _convert_dict(annotation: Any, value: Any, path: str) -> dict[Any, Any]:
     if not isinstance(value, dict):
-        raise RecordFormatError(f"{path}: expected an object, got {_type_name(value)}")
+        raise RecordFormatError(
+            message("errors.record.not_object", path=path, found=_type_name(value))
+        )
     key_type, value_type = typing.get_args(annotation) or (Any, Any)
     return {
         _convert(key_type, key, f"{path} key {key!r}"): _convert(
@@ -165,7 +185,13 @@ def _convert_enum(cls: type[enum.Enum], value: Any, path: str) -> enum.Enum:
     except ValueError:
         allowed = ", ".join(repr(member.value) for member in cls)
         raise RecordFormatError(
-            f"{path}: {value!r} is not a valid {cls.__name__}; expected one of {allowed}"
+            message(
+                "errors.record.invalid_enum",
+                path=path,
+                value=repr(value),
+                type=cls.__name__,
+                expected=allowed,
+            )
         ) from None
 
 
@@ -183,7 +209,11 @@ def _convert_scalar(cls: type, value: Any, path: str) -> Any:
             return value
     elif isinstance(value, cls):
         return value
-    raise RecordFormatError(f"{path}: expected {cls.__name__}, got {_type_name(value)}")
+    raise RecordFormatError(
+        message(
+            "errors.record.wrong_scalar", path=path, expected=cls.__name__, found=_type_name(value)
+        )
+    )
 
 
 def _type_name(value: Any) -> str:

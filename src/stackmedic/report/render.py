@@ -13,11 +13,9 @@ language where the record keeps what a translation needs (see
 `stackmedic.report.localize`). Pattern codes, service names, paths and
 command lines are shown as they are.
 
-TODO: the planner writes repair reasons and predictions in the run's
-language, and the loop writes rollback reasons and analysis warnings in
-English. A report rendered again in another language shows them as
-written. Translating them needs `Message` fields on `Repair` that the repair
-room fills.
+NOTE: a pattern's rationale and recommendation, and a repair's reason
+written when a file rejected the edit, have no catalogue form and are shown
+as written in every language.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stackmedic.errors import StackmedicError
-from stackmedic.i18n import LANGUAGES
+from stackmedic.i18n import LANGUAGES, message
 from stackmedic.model import RunRecord
 from stackmedic.redact import redact_record
 from stackmedic.report import summary
@@ -107,8 +105,8 @@ def render_sarif(run: RunRecord) -> str:
         if error.name != "stackmedic.report.sarif":
             raise
         raise StackmedicError(
-            "SARIF output is not available: the module stackmedic.report.sarif is missing",
-            hint="choose --format md, json or html",
+            message("errors.report.sarif_unavailable", module="stackmedic.report.sarif"),
+            hint=message("errors.report.hint.other_format"),
         ) from None
     safe = redact_record(run)
     text: str = sarif.render_sarif(safe.remaining, safe.stackmedic_version, safe.project_dir)
@@ -130,7 +128,8 @@ def render(run: RunRecord, fmt: str, lang: str) -> str:
     if fmt == "sarif":
         return render_sarif(run)
     raise StackmedicError(
-        f"unknown report format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}"
+        message("errors.report.unknown_format", format=repr(fmt)),
+        hint=message("errors.report.hint.choose", choices=", ".join(FORMATS)),
     )
 
 
@@ -175,42 +174,54 @@ def load_run(run_dir: Path | str) -> RunRecord:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecordFormatError(
-            f"run record not found: {path}",
-            hint="pass the run directory that contains report.json",
+            message("errors.report.run_not_found", path=str(path)),
+            hint=message("errors.report.hint.run_directory", file=JSON_NAME),
         ) from None
     except OSError as error:
-        raise RecordFormatError(f"cannot read run record {path}: {error.strerror}") from None
+        raise RecordFormatError(
+            message("errors.report.run_unreadable", path=str(path), error=error.strerror)
+        ) from None
 
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise RecordFormatError(
-            f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}"
+            message(
+                "errors.report.invalid_json",
+                location=f"{path}:{error.lineno}:{error.colno}",
+                problem=error.msg,
+            )
         ) from None
     if not isinstance(data, dict):
-        raise RecordFormatError(f"{path}: expected a JSON object at the top level")
+        raise RecordFormatError(message("errors.report.top_level_not_object", path=str(path)))
 
     schema = data.get("schema")
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
-        raise RecordFormatError(f"{path}: not a stackmedic report (schema is {schema!r})")
+        raise RecordFormatError(
+            message("errors.report.not_a_report", path=str(path), schema=repr(schema))
+        )
     if schema != SCHEMA:
         raise RecordFormatError(
-            f"{path}: report schema {schema} is not supported; this stackmedic reads {SCHEMA}",
-            hint="re-render the report with the stackmedic version that wrote it",
+            message(
+                "errors.report.schema_unsupported", path=str(path), schema=schema, supported=SCHEMA
+            ),
+            hint=message("errors.report.hint.same_version"),
         )
 
     record = {key: value for key, value in data.items() if key not in ("schema", "summary")}
     try:
         return from_dict(RunRecord, record, path="run")
     except RecordFormatError as error:
-        raise RecordFormatError(f"{path}: {error.message}") from None
+        raise RecordFormatError(
+            message("errors.report.record_invalid", path=str(path), error=error.translatable)
+        ) from None
 
 
 def _check_language(lang: str) -> None:
     if lang not in LANGUAGES:
         raise StackmedicError(
-            f"unknown report language {lang!r}",
-            hint=f"choose one of {', '.join(LANGUAGES)}",
+            message("errors.report.unknown_language", lang=repr(lang)),
+            hint=message("errors.report.hint.choose", choices=", ".join(LANGUAGES)),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from stackmedic.model import (
     CheckResult,
     ContainerSnapshot,
     CycleRecord,
+    EvidenceRef,
     Finding,
     Fixability,
     PhaseRecord,
@@ -202,6 +204,74 @@ def _assign_snapshots(sections: list[PhaseSection], snapshots: list[ContainerSna
         sections[target].snapshots.append(snapshot)
 
 
+# A timestamp at the start of a log line, as logging libraries write it
+# (2026-12-04 23:06:04,753 or 2026-12-04T23:06:04.753Z, optionally bracketed).
+_LEADING_TIMESTAMP = re.compile(
+    r"^\s*\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\]?\s*"
+)
+
+
+@dataclass
+class EvidenceGroup:
+    """Evidence items of one finding that repeat the same text, shown once.
+
+    `first` is the first item as recorded. `origins` lists each origin once
+    in order, `line` is the line number when every item has the same one,
+    and `first_timestamp` and `last_timestamp` are the earliest and latest
+    item times (None when no item has one).
+    """
+
+    first: EvidenceRef
+    origins: list[str]
+    count: int
+    line: int | None
+    first_timestamp: str | None
+    last_timestamp: str | None
+
+
+def group_evidence(refs: list[EvidenceRef]) -> list[EvidenceGroup]:
+    """Merge evidence items of the same kind and text, in the order of their first item.
+
+    Log lines also count as the same when they differ only in a timestamp
+    at their start, as a message logged every few seconds does. Health
+    probe output repeated by every failing probe, and by every replica,
+    becomes one group. report.json keeps every item.
+    """
+    members: dict[tuple[str, str], list[EvidenceRef]] = {}
+    for ref in refs:
+        members.setdefault((ref.kind, _comparable_text(ref)), []).append(ref)
+
+    groups = []
+    for items in members.values():
+        times = sorted(
+            (item.timestamp for item in items if item.timestamp), key=_timestamp_order
+        )
+        lines = {item.line for item in items}
+        groups.append(
+            EvidenceGroup(
+                first=items[0],
+                origins=list(dict.fromkeys(item.origin for item in items)),
+                count=len(items),
+                line=items[0].line if len(lines) == 1 else None,
+                first_timestamp=times[0] if times else None,
+                last_timestamp=times[-1] if times else None,
+            )
+        )
+    return groups
+
+
+def _comparable_text(ref: EvidenceRef) -> str:
+    if ref.kind == "log":
+        return _LEADING_TIMESTAMP.sub("", ref.text, count=1)
+    return ref.text
+
+
+def _timestamp_order(value: str) -> tuple[int, dt.datetime | str]:
+    # Parsed times sort before the rare value that is not ISO-8601.
+    parsed = parse_timestamp(value)
+    return (0, parsed) if parsed is not None else (1, value)
+
+
 @dataclass
 class CauseNode:
     """A finding in the causal tree, with the findings it caused."""
@@ -218,10 +288,11 @@ def causal_tree(run: RunRecord) -> list[CauseNode]:
     findings; consequences follow their cause. Input order is kept within
     each level, so the analysis' root-cause-first ordering is preserved.
     """
-    # NOTE: finding ids are unique within one analysis only, and the remaining
-    # findings usually come from a later cycle than the fixed ones, so the same
-    # id can name two findings. A cause is looked up among the findings of the
-    # same list (remaining or fixed) first, then in the other list.
+    # NOTE: the loop makes finding ids unique within a run (C1-F001), but in
+    # records written before that they are unique within one analysis only,
+    # and the same id can name a remaining and a fixed finding. A cause is
+    # therefore looked up among the findings of the same list (remaining or
+    # fixed) first, then in the other list.
     entries: list[tuple[Finding, bool]] = []
     seen: set[tuple[str, str, str]] = set()
     for finding, fixed in [(f, False) for f in run.remaining] + [(f, True) for f in run.fixed]:

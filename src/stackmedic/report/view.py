@@ -72,6 +72,15 @@ class ReportView:
     def repair_title(self, repair: Repair) -> str:
         return localize.repair_title(repair, self.lang)
 
+    def repair_reason(self, repair: Repair) -> str:
+        return localize.repair_reason(repair, self.lang)
+
+    def repair_prediction(self, repair: Repair) -> str:
+        return localize.repair_prediction(repair, self.lang)
+
+    def check_detail(self, check: CheckResult) -> str:
+        return localize.check_detail(check, self.lang)
+
     def note(self, phase: PhaseRecord, note: str) -> str:
         return localize.note_text(phase, note, self.lang)
 
@@ -134,6 +143,29 @@ class ReportView:
 
     def json_inline(self, value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
+
+    # -- evidence -------------------------------------------------------------
+
+    def evidence_groups(self, finding: Finding) -> list[summary.EvidenceGroup]:
+        return summary.group_evidence(finding.evidence)
+
+    def evidence_head(self, group: summary.EvidenceGroup) -> str:
+        """Return `[kind] origin:line time` of an evidence group.
+
+        A repeated item shows the span from its first to its last time and
+        its count (`× 12`); a group from several origins lists them all.
+        """
+        head = f"[{group.first.kind}] {', '.join(group.origins)}"
+        if group.line is not None:
+            head += f":{group.line}"
+        first, last = group.first_timestamp, group.last_timestamp
+        if first and last and first != last:
+            head += " " + self.t("report.evidence.span", first=first, last=last)
+        elif first:
+            head += f" {first}"
+        if group.count > 1:
+            head += " " + self.t("report.evidence.repeated", count=group.count)
+        return head
 
     # -- run-level groupings -------------------------------------------------
 

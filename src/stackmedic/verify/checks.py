@@ -2,7 +2,9 @@
 
 A host name in a check that names a compose service is resolved to the
 address of one of that service's running containers on the project's own
-network, so checks need no published ports.
+network, so checks need no published ports. Each outcome is written in
+English and kept in catalogue form (messages/<lang>/verify.json) in
+`CheckResult.detail_message`, so reports show it in their language.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from stackmedic.engine import DockerEngine
 from stackmedic.engine.docker_api import SERVICE_LABEL, iterate_stream
 from stackmedic.errors import EngineError, StackmedicError
 from stackmedic.evidence.logs import parse_log_bytes
-from stackmedic.model import CheckResult, CheckSpec
+from stackmedic.i18n import Message, message
+from stackmedic.model import (
+    CheckResult,
+    CheckSpec,
+    MessageText,
+    english_text,
+    join_messages,
+    message_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +62,16 @@ class CheckRunner:
         try:
             passed, detail, observed = handler(spec.params)
         except StackmedicError as error:
-            passed, detail, observed = False, f"could not run: {error}", {}
+            detail = english_text("verify.check.could_not_run", error=error.translatable)
+            passed, observed = False, {}
         result = CheckResult(
             name=spec.name,
             type=spec.type,
             passed=passed,
-            detail=detail,
+            detail=str(detail),
             duration_s=round(time.monotonic() - started, 3),
             observed=observed,
+            detail_message=message_of(detail),
         )
         logger.info("check %s: %s (%s)", spec.name, "passed" if passed else "failed", detail)
         return result
@@ -109,25 +121,32 @@ class CheckRunner:
             status = error.code
             body = error.read(MAX_BODY_BYTES)
         except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            return False, f"{method} {url}: no response ({reason})", observed
+            reason = str(getattr(error, "reason", error))
+            detail = english_text("verify.check.http.no_response", method=method, url=url, reason=reason)
+            return False, detail, observed
         text = body.decode("utf-8", errors="replace")
         observed.update(status=status, body=text[:2000])
+        answered = {"method": method, "url": url, "status": status}
 
         expected_status = int(params.get("expect_status", 200))
         if status != expected_status:
-            return False, f"{method} {url} answered {status}, expected {expected_status}: {text[:200]}", observed
+            detail = english_text("verify.check.http.unexpected_status", **answered,
+                                  expected=expected_status, body=text[:200])
+            return False, detail, observed
         expectations = params.get("expect_json") or []
         if expectations:
             try:
                 document = json.loads(text)
             except json.JSONDecodeError:
-                return False, f"{method} {url} answered {status} but the body is not JSON", observed
+                return False, english_text("verify.check.http.not_json", **answered), observed
             for expectation in expectations:
-                ok, detail = evaluate_json_expectation(document, expectation)
+                ok, unmet = evaluate_json_expectation(document, expectation)
                 if not ok:
-                    return False, f"{method} {url} answered {status}; {detail}", observed
-        return True, f"{method} {url} answered {status}", observed
+                    unmet_detail = message_of(unmet) or unmet
+                    detail = english_text("verify.check.http.expectation_failed", **answered,
+                                          detail=unmet_detail)
+                    return False, detail, observed
+        return True, english_text("verify.check.http.passed", **answered), observed
 
     def _check_tcp(self, params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         host, port = str(params["host"]), int(params["port"])
@@ -137,30 +156,36 @@ class CheckRunner:
             with socket.create_connection((address, port), timeout=timeout):
                 pass
         except OSError as error:
-            return False, f"tcp {host}:{port}: {error}", {"resolved": address}
-        return True, f"tcp {host}:{port} accepted a connection", {"resolved": address}
+            detail = english_text("verify.check.tcp.failed", host=host, port=port, error=str(error))
+            return False, detail, {"resolved": address}
+        detail = english_text("verify.check.tcp.passed", host=host, port=port)
+        return True, detail, {"resolved": address}
 
     def _check_exec(self, params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         service = str(params["service"])
         command = [str(part) for part in params["command"]]
         containers = self._service_containers(service)
         if not containers:
-            return False, f"no running container of service {service}", {}
+            return False, english_text("verify.check.exec.no_container", service=service), {}
         container = containers[0]
         name = (container.get("Names") or [""])[0].lstrip("/")
         result = self.engine.exec(container["Id"], command, timeout=float(params.get("timeout", 30)))
         observed = {"container": name, "exit_code": result.exit_code, "output": result.output[-2000:]}
-        shown = " ".join(command)
+        ran = {"command": " ".join(command), "container": name}
         if result.timed_out:
-            return False, f"`{shown}` in {name} timed out", observed
+            return False, english_text("verify.check.exec.timed_out", **ran), observed
         expected_exit = int(params.get("expect_exit", 0))
         last_line = _last_line(result.output)
+        exited = english_text("verify.check.exec.exited", **ran, exit_code=result.exit_code,
+                              output=message_of(last_line) or last_line)
         if result.exit_code != expected_exit:
-            return False, f"`{shown}` in {name} exited {result.exit_code}: {last_line}", observed
+            return False, exited, observed
         expected_output = params.get("expect_output")
         if expected_output and str(expected_output) not in result.output:
-            return False, f"`{shown}` in {name}: output lacks {expected_output!r}", observed
-        return True, f"`{shown}` in {name} exited {result.exit_code}: {last_line}", observed
+            detail = english_text("verify.check.exec.output_missing", **ran,
+                                  expected=repr(expected_output))
+            return False, detail, observed
+        return True, exited, observed
 
     def _check_log_absent(self, params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         return self._watch_logs(params, want_match=False)
@@ -170,7 +195,7 @@ class CheckRunner:
 
     def _check_containers(self, params: dict[str, Any]) -> tuple[bool, str, dict[str, Any]]:
         services = params.get("services")
-        problems = []
+        problems: list[Message] = []
         seen = 0
         for entry in self.engine.project_containers(self.project):
             labels = entry.get("Labels") or {}
@@ -182,14 +207,19 @@ class CheckRunner:
             health = (state.get("Health") or {}).get("Status")
             name = str(attrs.get("Name", "")).lstrip("/")
             if state.get("Status") != "running":
-                problems.append(f"{name} is {state.get('Status')} (exit {state.get('ExitCode')})")
+                problems.append(message("verify.check.containers.not_running", container=name,
+                                        state=str(state.get("Status")),
+                                        exit_code=str(state.get("ExitCode"))))
             elif health and health != "healthy":
-                problems.append(f"{name} is {health}")
+                problems.append(message("verify.check.containers.unhealthy", container=name,
+                                        health=health))
         if seen == 0:
-            return False, "no containers found", {}
+            return False, english_text("verify.check.containers.none"), {}
         if problems:
-            return False, "; ".join(problems), {"containers": seen}
-        return True, f"all {seen} containers running and healthy where checked", {"containers": seen}
+            joined = join_messages(problems, "verify.join")
+            return False, MessageText(joined.text, joined), {"containers": seen}
+        detail = english_text("verify.check.containers.passed", count=seen)
+        return True, detail, {"containers": seen}
 
     def _watch_logs(self, params: dict[str, Any], *, want_match: bool) -> tuple[bool, str, dict[str, Any]]:
         """Follow a service's logs until the pattern shows or the window closes.
@@ -202,7 +232,7 @@ class CheckRunner:
         window = float(params.get("window", 30))
         containers = self._service_containers(service, running_only=False)
         if not containers:
-            return False, f"no container of service {service}", {}
+            return False, english_text("verify.check.log.no_container", service=service), {}
 
         lines: queue.Queue[tuple[str, str]] = queue.Queue()
         streams = []
@@ -232,15 +262,14 @@ class CheckRunner:
                 stream.close()
 
         observed = {"window_s": window, "service": service, "pattern": pattern.pattern}
+        searched = {"service": service, "pattern": repr(pattern.pattern), "window": f"{window:.0f}"}
         if matched:
             observed["line"] = f"{matched[0]}: {matched[1]}"
+            logged = english_text("verify.check.log.matched", container=matched[0], line=matched[1])
+            return want_match, logged, observed
         if want_match:
-            if matched:
-                return True, f"{matched[0]} logged: {matched[1]}", observed
-            return False, f"no line of {service} matched {pattern.pattern!r} within {window:.0f} s", observed
-        if matched:
-            return False, f"{matched[0]} logged: {matched[1]}", observed
-        return True, f"no line of {service} matched {pattern.pattern!r} over {window:.0f} s", observed
+            return False, english_text("verify.check.log.not_seen", **searched), observed
+        return True, english_text("verify.check.log.absent", **searched), observed
 
 
 def _pump(stream: Any, name: str, lines: queue.Queue[tuple[str, str]]) -> None:
@@ -254,7 +283,10 @@ def _pump(stream: Any, name: str, lines: queue.Queue[tuple[str, str]]) -> None:
 
 
 def evaluate_json_expectation(document: Any, expectation: dict[str, Any]) -> tuple[bool, str]:
-    """Check one `expect_json` entry: path, optional where filter, min_count or equals."""
+    """Check one `expect_json` entry: path, optional where filter, min_count or equals.
+
+    The returned text is a `MessageText` in English.
+    """
     path = str(expectation.get("path", ""))
     value: Any = document
     for part in [p for p in path.split(".") if p]:
@@ -263,11 +295,11 @@ def evaluate_json_expectation(document: Any, expectation: dict[str, Any]) -> tup
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            return False, f"JSON path {path!r} not found"
+            return False, english_text("verify.json.path_missing", path=repr(path))
     where = expectation.get("where") or {}
     if where:
         if not isinstance(value, list):
-            return False, f"JSON path {path!r} is not a list"
+            return False, english_text("verify.json.not_list", path=repr(path))
         value = [
             item for item in value
             if isinstance(item, dict) and all(item.get(k) == v for k, v in where.items())
@@ -275,16 +307,19 @@ def evaluate_json_expectation(document: Any, expectation: dict[str, Any]) -> tup
     if "min_count" in expectation:
         count = len(value) if isinstance(value, (list, dict)) else 0
         if count < int(expectation["min_count"]):
-            condition = f" with {where}" if where else ""
-            return False, f"{path}{condition}: {count} item(s), expected at least {expectation['min_count']}"
+            counted = {"path": path, "count": count, "minimum": str(expectation["min_count"])}
+            if where:
+                return False, english_text("verify.json.too_few_where", **counted, where=str(where))
+            return False, english_text("verify.json.too_few", **counted)
     if "equals" in expectation and value != expectation["equals"]:
-        return False, f"{path} is {value!r}, expected {expectation['equals']!r}"
-    return True, "ok"
+        return False, english_text("verify.json.not_equal", path=path, value=repr(value),
+                                   expected=repr(expectation["equals"]))
+    return True, english_text("verify.json.ok")
 
 
 def _last_line(text: str) -> str:
     """Return a command's output folded to one line of at most 200 characters."""
     folded = " ".join(text.split())
     if not folded:
-        return "(no output)"
+        return english_text("verify.output.none")
     return folded if len(folded) <= 200 else folded[-200:]

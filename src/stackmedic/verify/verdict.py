@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackmedic.model import CheckResult, ContainerSnapshot, Verdict
+from stackmedic.model import CheckResult, ContainerSnapshot, Verdict, english_text
 
 
 def verdict_of(checks: list[CheckResult]) -> Verdict:
@@ -18,12 +18,16 @@ def regressions(
     containers_before: list[ContainerSnapshot],
     containers_after: list[ContainerSnapshot],
 ) -> list[str]:
-    """List what got worse: checks that passed and now fail, services that ran and now crash."""
-    reasons = []
+    """List what got worse: checks that passed and now fail, services that ran and now crash.
+
+    Each reason is a `MessageText` in English (messages/<lang>/verify.json).
+    """
+    reasons: list[str] = []
     passed_before = {check.name for check in before if check.passed}
     for check in after:
         if check.name in passed_before and not check.passed:
-            reasons.append(f"check {check.name} passed before and now fails: {check.detail}")
+            detail = check.detail_message or check.detail
+            reasons.append(english_text("verify.regression.check_fails", name=check.name, detail=detail))
 
     running_before = {c.service for c in containers_before if c.state == "running"}
     for service in sorted(running_before):
@@ -31,7 +35,8 @@ def regressions(
         crashed = [c for c in now if c.state in ("exited", "dead", "restarting") and c.exit_code != 0]
         if crashed:
             names = ", ".join(c.name for c in crashed)
-            reasons.append(f"service {service} ran before and now crashes ({names})")
+            reasons.append(english_text("verify.regression.service_crashes", service=service,
+                                        containers=names))
     return reasons
 
 
