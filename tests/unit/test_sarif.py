@@ -126,6 +126,57 @@ def test_finding_without_location_is_result_with_empty_locations() -> None:
     assert result["properties"]["service"] == "api"
 
 
+def test_finding_citing_compose_points_at_its_service_line(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        "# the stack\nservices:\n  web:\n    depends_on:\n      api:\n"
+        "        condition: service_started\n\n  api:\n    image: app\n"
+    )
+    cited = finding("F001", "MISSING_ENV", category=Category.CONFIGURATION)
+    cited.evidence.append(EvidenceRef("compose", str(compose), "services:\n  api: {}"))
+
+    [location] = sarif([cited], str(tmp_path))["runs"][0]["results"][0]["locations"]
+
+    physical = location["physicalLocation"]
+    assert physical["artifactLocation"] == {"uri": "compose.yaml", "uriBaseId": "%SRCROOT%"}
+    # Line 5 is `api:` under web's depends_on; the service itself is defined on line 8.
+    assert physical["region"] == {"startLine": 8}
+
+
+def test_compose_location_without_readable_file_starts_at_line_one(tmp_path: Path) -> None:
+    cited = finding("F001", "MISSING_ENV", category=Category.CONFIGURATION)
+    cited.evidence.append(EvidenceRef("compose", str(tmp_path / "gone.yaml"), "x"))
+
+    [location] = sarif([cited], str(tmp_path))["runs"][0]["results"][0]["locations"]
+
+    assert location["physicalLocation"]["region"] == {"startLine": 1}
+
+
+def test_bundle_copy_of_compose_file_stands_for_the_project_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "bundle" / "compose" / "docker-compose.yml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("services:\n  db:\n    image: pg\n  api:\n    image: app\n")
+    monkeypatch.chdir(tmp_path)
+    cited = finding("F001", "MISSING_ENV", category=Category.CONFIGURATION)
+    cited.evidence.append(EvidenceRef("compose", "bundle/compose/docker-compose.yml", "x"))
+
+    [location] = sarif([cited], "/srv/recorded")["runs"][0]["results"][0]["locations"]
+
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "docker-compose.yml"
+    assert location["physicalLocation"]["region"] == {"startLine": 4}
+
+
+def test_compose_file_outside_project_gives_no_location(tmp_path: Path) -> None:
+    cited = finding("F001", "MISSING_ENV", category=Category.CONFIGURATION)
+    cited.evidence.append(EvidenceRef("compose", "/elsewhere/compose.yaml", "x"))
+
+    result = sarif([cited], str(tmp_path / "project"))["runs"][0]["results"][0]
+
+    assert result["locations"] == []
+
+
 def test_analysis_warnings_become_notifications() -> None:
     invocation = sarif([])["runs"][0]["invocations"][0]
 

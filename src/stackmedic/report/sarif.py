@@ -4,13 +4,14 @@ One run, one rule per pattern code that occurs (id = the code, short
 description = the pattern's summary, help = its docstring with symptom and
 remedy), one result per finding in the order given (root causes first).
 
-NOTE: a finding without a source location is still a result, with an
-empty `locations` array: SARIF 2.1.0 (section 3.27.12) recommends the
-property and allows zero entries. Its service, confidence and causal link
-are in `properties`; `invocations[0].toolExecutionNotifications` holds the
-analysis' own warnings. GitHub code scanning rejects an upload that holds
-a result without a location (codeql-action v3), so filter such results
-out before uploading there.
+A finding without a source location points at the compose file it cites,
+at the line that defines its service when the file can be read, because
+code-scanning tools such as GitHub's reject a result without a location.
+NOTE: a finding that cites neither source nor compose file still gets an
+empty `locations` array, which SARIF 2.1.0 (section 3.27.12) allows. Its
+service, confidence and causal link are in `properties`, and
+`invocations[0].toolExecutionNotifications` contains the analysis' own
+warnings.
 
 Levels: "error" for a finding of confidence 0.75 or more that stops or
 breaks a service (runtime, startup, application, configuration),
@@ -23,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import urllib.parse
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stackmedic.model import Category, Finding
@@ -59,7 +61,7 @@ def render_sarif(
             }
         },
         "invocations": [_invocation(warnings or [])],
-        "results": [_result(finding, rule_index, masked) for finding in masked],
+        "results": [_result(finding, rule_index, masked, project_dir) for finding in masked],
         "columnKind": "unicodeCodePoints",
     }
     if project_dir:
@@ -116,7 +118,7 @@ def _rules(findings: list[Finding]) -> tuple[list[dict[str, Any]], dict[str, int
 
 
 def _result(
-    finding: Finding, rule_index: dict[str, int], findings: list[Finding]
+    finding: Finding, rule_index: dict[str, int], findings: list[Finding], project_dir: str | None
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.code,
@@ -164,7 +166,62 @@ def _result(
         if location.function:
             entry["logicalLocations"] = [{"name": location.function, "kind": "function"}]
         result["locations"] = [entry]
+    else:
+        result["locations"] = _compose_location(finding, project_dir)
     return result
+
+
+def _compose_location(finding: Finding, project_dir: str | None) -> list[dict[str, Any]]:
+    """Return the location of the finding's service in the compose file it cites, if any."""
+    cited = next((ref.origin for ref in finding.evidence if ref.kind == "compose"), None)
+    if not cited or cited == "compose":
+        return []
+    path = PurePosixPath(cited.replace("\\", "/"))
+    if project_dir and path.is_absolute():
+        try:
+            path = path.relative_to(PurePosixPath(project_dir.replace("\\", "/")))
+        except ValueError:
+            return []
+    readable = Path(project_dir or ".") / path
+    if not readable.is_file() and Path(cited).is_file():
+        # A loaded evidence bundle cites its own copy (compose/<name>), which
+        # stands for the project's file of the same name.
+        readable, path = Path(cited), PurePosixPath(Path(cited).name)
+    line = _service_line(readable, finding.service)
+    return [
+        {
+            "physicalLocation": {
+                "artifactLocation": {"uri": _relative_uri(str(path)), "uriBaseId": SOURCE_ROOT},
+                "region": {"startLine": line},
+            }
+        }
+    ]
+
+
+def _service_line(path: Path, service: str) -> int:
+    """Return the 1-based line that defines `service` under `services:` in a compose file, or 1."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 1
+    key = re.compile(rf"^(?P<indent>[ \t]+)[\"']?{re.escape(service)}[\"']?[ \t]*:")
+    in_services = False
+    indent: str | None = None
+    for number, text in enumerate(lines, start=1):
+        if re.match(r"^services[ \t]*:", text):
+            in_services, indent = True, None
+        elif not text.strip() or text.lstrip().startswith("#"):
+            continue
+        elif not text[:1].isspace():
+            in_services = False
+        elif in_services:
+            # The services are the keys at the first indentation under `services:`.
+            own = text[: len(text) - len(text.lstrip())]
+            indent = own if indent is None else indent
+            found = key.match(text)
+            if found and found.group("indent") == indent:
+                return number
+    return 1
 
 
 def _invocation(warnings: list[str]) -> dict[str, Any]:
