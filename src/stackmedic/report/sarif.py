@@ -184,8 +184,8 @@ def _compose_location(finding: Finding, project_dir: str | None) -> list[dict[st
             return []
     readable = Path(project_dir or ".") / path
     if not readable.is_file() and Path(cited).is_file():
-        # A loaded evidence bundle cites its own copy (compose/<name>), which
-        # stands for the project's file of the same name.
+        # A loaded evidence bundle cites its copy (compose/<name>) of the
+        # project's file with the same name.
         readable, path = Path(cited), PurePosixPath(Path(cited).name)
     line = _service_line(readable, finding.service)
     return [
