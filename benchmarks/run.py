@@ -310,10 +310,11 @@ container, each a process. Times in seconds; speed-up = CLI time over
     }
 
 The evidence then goes to the analysis. `analyse` (DIAGNOSE-02) runs every
-pattern; those that read logs loop over every collected line with `re`.
-The last column is one `LogScanner` ({scanner.engine} engine) pass over the same log tails
-with the whole signature table, which is what those loops could start from
-(seconds):
+pattern. The patterns that read logs start from one `LogScanner` pass per
+container with the whole signature table (`patterns.common.candidate_lines`)
+and apply their own regex to the candidate lines only, so the pass is part
+of `analyse`'s time. The last column is that pass alone
+({scanner.engine} engine) over the same log tails (seconds):
 
 {table(["containers", "analyse", "LogScanner over the same tails"], analysis_rows)}
 """
