@@ -98,7 +98,10 @@ class Repair:
     the run's language. `prediction_message` and `reason_message` are their
     catalogue forms (English `text`), which reports show in their own
     language. A reason written without a catalogue form leaves
-    `reason_message` None and is shown as written.
+    `reason_message` None and is shown as written. `rationale_message` and
+    `title_message` are the catalogue forms of `rationale` and `title` that
+    a pattern or a code patch rule wrote; None (a record from before they
+    existed) shows the stored text.
     """
 
     id: str
@@ -116,6 +119,8 @@ class Repair:
     files: list[str] = field(default_factory=list)
     prediction_message: Message | None = None
     reason_message: Message | None = None
+    rationale_message: Message | None = None
+    title_message: Message | None = None
 
     def set_reason(self, form: Message, lang: str = "en") -> None:
         """Set `reason` to the message `form` in `lang`, and `reason_message` to `form`."""
@@ -130,6 +135,8 @@ class Finding:
     `facts` are the pattern's measured values (variable names, ports, keys);
     they fill the translated summary and let repairs predict their effect.
     `caused_by` is the id of the finding this one is a consequence of.
+    `recommendation_message` is the catalogue form of `recommendation`, or
+    None when the advice has none and is shown as written.
     """
 
     id: str
@@ -145,6 +152,7 @@ class Finding:
     repairs: list[Repair] = field(default_factory=list)
     caused_by: str | None = None
     recommendation: str = ""
+    recommendation_message: Message | None = None
 
 
 @dataclass

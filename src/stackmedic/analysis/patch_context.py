@@ -10,7 +10,8 @@ from stackmedic.analysis.patch_schema import TableInfo, tables_from_source
 from stackmedic.analysis.patch_source import PythonSource
 from stackmedic.evidence.facts import SourceFacts
 from stackmedic.evidence.model import Evidence, SourceFile
-from stackmedic.i18n import translate
+from stackmedic.i18n import message, message_text
+from stackmedic.model import MessageText, message_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,34 @@ class PatchContext:
         self.database_tables = database_tables
         self._parsed: dict[tuple[str, str], PythonSource | None] = {}
 
-    def t(self, message_key: str, /, **fields: Any) -> str:
-        return translate(message_key, self.lang, **fields)
+    def t(self, message_key: str, /, **fields: Any) -> MessageText:
+        """Return the message `message_key` in the rule's language, carrying its catalogue form.
+
+        A field that is itself a `MessageText` is nested as its message, so
+        that a report in another language translates it too.
+        """
+        params = {
+            name: (message_of(value) or value) if isinstance(value, str) else value
+            for name, value in fields.items()
+        }
+        form = message(message_key, **params)
+        return MessageText(message_text(form, self.lang), form)
+
+    def sentences(self, *parts: str) -> str:
+        """Join sentences with the separator of the rule's language.
+
+        The result carries a catalogue form only when every part has one.
+        """
+        present = [part for part in parts if part]
+        if not present:
+            return ""
+        forms = [message_of(part) for part in present]
+        if any(form is None for form in forms):
+            return " ".join(present)
+        joined = present[-1]
+        for part in reversed(present[:-1]):
+            joined = self.t("patterns.sentences", first=part, rest=joined)
+        return joined
 
     def source(self, service: str, path: str) -> SourceFile | None:
         """Return a collected file of the service, else the same path from any service."""

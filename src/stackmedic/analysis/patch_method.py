@@ -438,6 +438,7 @@ def _recommendation(
     keywords = _keyword_names(call)
     parameters = ", ".join(["self", *keywords]) if keywords else "self, ..."
     location = f"{source.path}:{point.line}"
+    where: str
     if point.side == "before":
         where = context.t("patch.method.place.before", location=location, method=point.neighbour)
     elif point.side == "after":
@@ -451,21 +452,23 @@ def _recommendation(
         class_location=f"{info.path}:{info.line}",
         where=where,
     )
+    call_text = ""
     if call is not None:
-        text += " " + context.t(
+        call_text = context.t(
             "patch.method.recommend.call",
             call_location=f"{call.path}:{call.line}",
             arguments=call.arguments or "-",
         )
+    table_text = ""
     if table is not None:
         columns = ", ".join(table.column_names)
-        text += " " + context.t(
+        table_text = context.t(
             "patch.method.recommend.table",
             table=table.name,
             table_location=context.schema_origin(table),
             columns=columns,
         )
-    return text
+    return context.sentences(text, call_text, table_text)
 
 
 # --- writing the INSERT method ------------------------------------------------------------------

@@ -28,6 +28,7 @@ lambda, or a statement that shares its line).
 from __future__ import annotations
 
 import ast
+import re
 
 from stackmedic.analysis.patch_context import PatchContext, PatchProposal, RuleOutcome
 from stackmedic.analysis.patch_source import PythonSource, TextEdit, apply_edits, fresh_name
@@ -266,8 +267,22 @@ def _blocking_reason(context: PatchContext, finding: Finding) -> str:
             and call.path == location.path
             and call.line == location.line
         ):
-            return call.reason
+            return _reason_text(context, call.reason)
     return ""
+
+
+# NOTE: mirrors the sentence `stackmedic.analysis.pyblocking` writes for a
+# ZeroMQ receive without a bound, so that it can be shown in the report's
+# language. A reason of any other wording is shown as written.
+_ZMQ_UNBOUNDED = re.compile(r"^(?P<method>\w+)\(\) with no poll timeout or RCVTIMEO$")
+
+
+def _reason_text(context: PatchContext, reason: str) -> str:
+    """Return the blocking call's reason as a catalogue message when its wording is known."""
+    match = _ZMQ_UNBOUNDED.match(reason)
+    if match is None:
+        return reason
+    return context.t("patch.timeout.zmq_unbounded", method=match.group("method"))
 
 
 def _wait_lines(

@@ -36,7 +36,8 @@ from stackmedic.analysis.patch_source import unified_diff
 from stackmedic.analysis.patch_timeout import propose_timeout
 from stackmedic.evidence.facts import SourceFacts
 from stackmedic.evidence.model import Evidence
-from stackmedic.model import Finding, Repair, RepairStatus
+from stackmedic.i18n import message
+from stackmedic.model import Finding, Repair, RepairStatus, message_of
 
 __all__ = ["RULES", "propose_patches"]
 
@@ -65,7 +66,10 @@ def propose_patches(
     `database_tables` is the schema read from the database file the
     containers use (`patch_schema.schema_from_sqlite_bytes`). Without it, the
     CREATE TABLE statements in the source are taken as the schema. Titles,
-    rationales and recommendations are written in `lang`. A rule that fails
+    rationales and recommendations are written in `lang`, and their
+    catalogue forms are stored beside them (`Repair.title_message`,
+    `Repair.rationale_message`, `Finding.recommendation_message`) so that a
+    report in another language can translate them. A rule that fails
     is logged as a warning and the other findings go on. Calling this again
     on the same findings adds no duplicate.
     """
@@ -91,11 +95,12 @@ def _record(
     finding.facts.update(outcome.facts)
     if outcome.recommendation:
         finding.recommendation = outcome.recommendation
+        finding.recommendation_message = message_of(outcome.recommendation)
     if outcome.declined and not outcome.proposals:
-        finding.facts["patch_declined"] = outcome.declined
+        finding.facts["patch_declined"] = str(outcome.declined)
         note = context.t("patch.declined", reason=outcome.declined)
         if note not in finding.recommendation:
-            finding.recommendation = f"{finding.recommendation} {note}".strip()
+            _append_note(finding, note)
         logger.info("no patch for %s (%s): %s", finding.code, finding.id, outcome.declined)
     for proposal in outcome.proposals:
         patch = unified_diff(proposal.before, proposal.after, proposal.path)
@@ -106,6 +111,24 @@ def _record(
         logger.info(
             "patch %s proposed for %s (%s): %s", repair.id, finding.code, finding.id, repair.title
         )
+
+
+def _append_note(finding: Finding, note: str) -> None:
+    """Append `note` to the finding's recommendation, in its text and in its catalogue form.
+
+    The catalogue form is kept only when both the recommendation (or its
+    absence) and the note have one; otherwise the joined text is shown as
+    written in every language.
+    """
+    before = finding.recommendation_message
+    note_form = message_of(note)
+    if not finding.recommendation:
+        finding.recommendation_message = note_form
+    elif before is not None and note_form is not None:
+        finding.recommendation_message = message("patterns.sentences", first=before, rest=note_form)
+    else:
+        finding.recommendation_message = None
+    finding.recommendation = f"{finding.recommendation} {note}".strip()
 
 
 def _repair(
@@ -125,6 +148,8 @@ def _repair(
         patch=patch,
         status=RepairStatus.PROPOSED,
         files=[proposal.path],
+        rationale_message=message_of(rationale),
+        title_message=message_of(proposal.title),
     )
 
 

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, LogLine
+from stackmedic.i18n import Message
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability, SourceLocation
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import LOG, SOURCE, AnalysisContext
 from stackmedic.patterns.common import (
     ERROR_LEVELS,
+    NO_TEXT,
+    advice,
     candidate_lines,
     containers_by_service,
     location_in,
@@ -20,6 +23,7 @@ from stackmedic.patterns.common import (
     log_message,
     log_ref,
     new_finding,
+    sentences,
     source_file,
     source_ref,
 )
@@ -131,7 +135,15 @@ class PythonException:
             "occurrences": len(occurrences.tracebacks),
             "location": str(location) if location is not None else None,
         }
-        where = f" in {location.function} at {location}" if location is not None else ""
+        where = (
+            advice(
+                "PYTHON_EXCEPTION.recommendation.where",
+                function=location.function,
+                location=str(location),
+            )
+            if location is not None
+            else NO_TEXT
+        )
         return new_finding(
             context,
             code=self.code,
@@ -142,7 +154,12 @@ class PythonException:
             facts=facts,
             evidence=occurrences.refs(),
             location=location,
-            recommendation=f"Fix the {exception_type} raised{where}: {message}.",
+            recommendation=advice(
+                "PYTHON_EXCEPTION.recommendation",
+                exception_type=exception_type,
+                where=where,
+                message=message,
+            ),
         )
 
 
@@ -352,15 +369,32 @@ class KeyErrorPattern:
         table: str | None,
         columns: list[str],
         closest: str | None,
-    ) -> str:
-        where = f"{location}" if location is not None else "the code"
-        subject = f"{use.expression} in {use.function or 'module code'}" if use else f"key '{key}'"
-        text = f"At {where}, {subject} reads key '{key}', which the data does not have"
-        if table is not None:
-            text += f" (table {table} has columns {', '.join(columns)})"
-        if closest is not None:
-            text += f"; read '{closest}' instead"
-        return text + "."
+    ) -> Message:
+        where: object = str(location) if location is not None else advice("KEY_ERROR.the_code")
+        if use is None:
+            subject = advice("KEY_ERROR.subject.key", key=key)
+        elif use.function:
+            subject = advice(
+                "KEY_ERROR.subject.expression", expression=use.expression, function=use.function
+            )
+        else:
+            subject = advice("KEY_ERROR.subject.module_code", expression=use.expression)
+        return advice(
+            "KEY_ERROR.recommendation",
+            where=where,
+            subject=subject,
+            key=key,
+            columns=(
+                advice("KEY_ERROR.recommendation.columns", table=table, columns=", ".join(columns))
+                if table is not None
+                else NO_TEXT
+            ),
+            closest=(
+                advice("KEY_ERROR.recommendation.closest", column=closest)
+                if closest is not None
+                else NO_TEXT
+            ),
+        )
 
 
 @dataclass
@@ -504,20 +538,39 @@ class MissingAttribute:
         return chosen, location_in(evidence, service, chosen.path, chosen.line, chosen.function)
 
     @staticmethod
-    def _recommendation(facts: dict[str, Any], location: SourceLocation | None) -> str:
+    def _recommendation(facts: dict[str, Any], location: SourceLocation | None) -> Message:
         owner = facts["class_name"]
         attribute = facts["attribute"]
-        call_at = f" at {location}" if location is not None else ""
+        call_at = (
+            advice("MISSING_ATTRIBUTE.at", location=str(location))
+            if location is not None
+            else NO_TEXT
+        )
         if facts["closest_method"] is not None:
-            return (
-                f"{owner} has no attribute {attribute}; the call{call_at} probably means"
-                f" {facts['closest_method']}. Rename the call, or add {attribute} to {owner}."
+            return advice(
+                "MISSING_ATTRIBUTE.recommendation.rename",
+                class_name=owner,
+                attribute=attribute,
+                call_at=call_at,
+                method=facts["closest_method"],
             )
-        defined = f" (it defines {', '.join(facts['methods'])})" if facts["methods"] else ""
-        class_at = f" at {facts['class_location']}" if facts["class_location"] else ""
-        return (
-            f"Add a method {attribute} to {owner}{class_at}{defined}, or change the"
-            f" call{call_at}: no existing method does what it asks."
+        defined = (
+            advice("MISSING_ATTRIBUTE.recommendation.defines", methods=", ".join(facts["methods"]))
+            if facts["methods"]
+            else NO_TEXT
+        )
+        class_at = (
+            advice("MISSING_ATTRIBUTE.at", location=facts["class_location"])
+            if facts["class_location"]
+            else NO_TEXT
+        )
+        return advice(
+            "MISSING_ATTRIBUTE.recommendation.add",
+            class_name=owner,
+            attribute=attribute,
+            class_at=class_at,
+            defined=defined,
+            call_at=call_at,
         )
 
 
@@ -594,19 +647,15 @@ class ModuleNotFound:
             "local": local,
             "occurrences": len(occurrences.lines),
         }
-        if local:
-            advice = (
-                f"{top_level} is part of the project but is not importable in the image: check"
-                " that the Dockerfile copies it (COPY) under the WORKDIR the command runs in, or"
-                " set PYTHONPATH."
-            )
-        else:
-            advice = (
-                f"Install the distribution that provides the module {top_level} in the image"
-                " (add it to requirements.txt or the Dockerfile's pip install) and rebuild."
-            )
-        if location is not None:
-            advice += f" The import is at {location}."
+        remedy = advice(
+            "MODULE_NOT_FOUND.recommendation." + ("local" if local else "install"),
+            module=top_level,
+        )
+        import_at = (
+            advice("MODULE_NOT_FOUND.recommendation.import_at", location=str(location))
+            if location is not None
+            else None
+        )
         return new_finding(
             context,
             code=self.code,
@@ -617,5 +666,5 @@ class ModuleNotFound:
             facts=facts,
             evidence=occurrences.refs(),
             location=location,
-            recommendation=advice,
+            recommendation=sentences(remedy, import_at),
         )

@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from stackmedic.analysis import dockerfile, locate
 from stackmedic.evidence.model import ContainerEvidence, Evidence, HealthProbe, LogLine, SourceFile
-from stackmedic.i18n import display_fields, translate
+from stackmedic.i18n import Message, display_fields, message, translate
 from stackmedic.model import (
     Category,
     ComposeEdit,
@@ -403,6 +403,42 @@ def summary_for(code: str, service: str, facts: dict[str, Any], lang: str = "en"
     return translate(f"finding.{code}", lang, **fields)
 
 
+NO_TEXT = Message(key="", text="")
+"""An empty sentence part, for an optional field of a pattern sentence that does not apply."""
+
+
+def advice(key: str, /, **params: Any) -> Message:
+    """Build the pattern sentence `patterns.<key>` (a recommendation or a rationale) with `params`.
+
+    Names, paths, values and commands go in as params, so no language
+    translates them. A `Message` param is nested and translated with the
+    sentence.
+    """
+    return message(f"patterns.{key}", **params)
+
+
+def either(value: Any, fallback: str) -> Any:
+    """Return `value`, or the phrase `patterns.<fallback>` (as a `Message`) when `value` is empty."""
+    return value if value else advice(fallback)
+
+
+def sentences(*parts: Message | None) -> Message:
+    """Join the non-empty sentences among `parts` into one message, in order."""
+    present = [part for part in parts if part is not None and part.text]
+    if not present:
+        return Message(key="", text="")
+    joined = present[-1]
+    for part in reversed(present[:-1]):
+        joined = message("patterns.sentences", first=part, rest=joined)
+    return joined
+
+
+def _text_and_form(value: str | Message) -> tuple[str, Message | None]:
+    if isinstance(value, Message):
+        return value.text, value
+    return value, None
+
+
 def new_finding(
     context: AnalysisContext,
     *,
@@ -414,9 +450,14 @@ def new_finding(
     facts: dict[str, Any],
     evidence: list[EvidenceRef],
     location: SourceLocation | None = None,
-    recommendation: str = "",
+    recommendation: str | Message = "",
 ) -> Finding:
-    """Create a finding with the next id and its English summary filled from `facts`."""
+    """Create a finding with the next id and its English summary filled from `facts`.
+
+    A `Message` recommendation is stored as its English text in
+    `recommendation` and as itself in `recommendation_message`.
+    """
+    advice_text, advice_form = _text_and_form(recommendation)
     return Finding(
         id=context.next_id(),
         code=code,
@@ -428,7 +469,8 @@ def new_finding(
         evidence=evidence,
         location=location,
         facts=facts,
-        recommendation=recommendation,
+        recommendation=advice_text,
+        recommendation_message=advice_form,
     )
 
 
@@ -437,17 +479,22 @@ def propose(
     finding: Finding,
     *,
     title: str,
-    rationale: str,
+    rationale: str | Message,
     edit: ComposeEdit,
 ) -> Repair:
-    """Attach a proposed compose repair to a finding and return it."""
+    """Attach a proposed compose repair to a finding and return it.
+
+    A `Message` rationale is stored as its English text and in `rationale_message`.
+    """
+    rationale_text, rationale_form = _text_and_form(rationale)
     repair = Repair(
         id=context.next_id("R"),
         finding_id=finding.id,
         code=finding.code,
         service=edit.service,
         title=title,
-        rationale=rationale,
+        rationale=rationale_text,
+        rationale_message=rationale_form,
         edit=edit,
         status=RepairStatus.PROPOSED,
     )

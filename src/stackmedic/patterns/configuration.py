@@ -7,10 +7,13 @@ from typing import Any, ClassVar
 
 from stackmedic.evidence.facts import EnvRead
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
+from stackmedic.i18n import Message
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability, SourceLocation
 from stackmedic.patterns import connections
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    NO_TEXT,
+    advice,
     candidate_lines,
     compose_environment,
     compose_ref,
@@ -20,6 +23,7 @@ from stackmedic.patterns.common import (
     log_ref,
     new_finding,
     propose,
+    sentences,
     source_file,
     source_ref,
     unique,
@@ -167,33 +171,74 @@ class EndpointMismatch:
         return finding
 
     @staticmethod
-    def _port_rationale(mismatch: PortMismatch, facts: dict[str, Any]) -> str:
+    def _port_rationale(mismatch: PortMismatch, facts: dict[str, Any]) -> Message:
         peer = facts["peer_service"]
-        text = f"{peer} listens on {facts['expected']} ({facts['peer_bind_line']})"
-        if mismatch.same_variable:
-            text += f", which it reads from the same variable {facts['variable']}"
-        text += f"; {facts['service']} connects to {facts['current']}"
-        if facts["code_default"] is not None and facts["current"] == facts["code_default"]:
-            text += " (its code default)"
-        if mismatch.occupied_by is not None:
-            text += f", which is a different socket on {peer} ({mismatch.occupied_by.description})"
-        return text + "."
+        same_variable = (
+            advice("ENDPOINT_MISMATCH.rationale.same_variable", variable=facts["variable"])
+            if mismatch.same_variable
+            else NO_TEXT
+        )
+        is_default = facts["code_default"] is not None and facts["current"] == facts["code_default"]
+        occupied = (
+            advice(
+                "ENDPOINT_MISMATCH.rationale.occupied",
+                peer_service=peer,
+                socket=mismatch.occupied_by.description,
+            )
+            if mismatch.occupied_by is not None
+            else NO_TEXT
+        )
+        return advice(
+            "ENDPOINT_MISMATCH.rationale.port",
+            peer_service=peer,
+            expected=facts["expected"],
+            peer_bind_line=facts["peer_bind_line"],
+            same_variable=same_variable,
+            service=facts["service"],
+            current=facts["current"],
+            code_default=advice("ENDPOINT_MISMATCH.rationale.code_default")
+            if is_default
+            else NO_TEXT,
+            occupied=occupied,
+        )
 
     @staticmethod
     def _port_recommendation(
         context: AnalysisContext, mismatch: PortMismatch, facts: dict[str, Any]
-    ) -> str:
+    ) -> Message:
         endpoint = mismatch.connection.endpoint
         service = facts["service"]
         if facts["variable"]:
-            text = f"Set {facts['variable']}={facts['expected']} in services.{service}.environment"
             read = _env_read(context, service, facts["variable"], endpoint.path)
+            default = NO_TEXT
             if read is not None and read.default is not None:
-                text += f" and change the default {read.default} at {read.path}:{read.line}"
-            return text + f", so {service} reaches the socket {facts['peer_service']} binds for it."
-        return (
-            f"Change the port in {endpoint.expression or 'the connect call'} at"
-            f" {endpoint.path}:{endpoint.line} to {facts['expected']}."
+                default = advice(
+                    "ENDPOINT_MISMATCH.recommendation.default",
+                    default=read.default,
+                    path=read.path,
+                    line=read.line,
+                )
+            return advice(
+                "ENDPOINT_MISMATCH.recommendation.variable",
+                variable=facts["variable"],
+                expected=facts["expected"],
+                service=service,
+                default=default,
+                peer_service=facts["peer_service"],
+            )
+        if endpoint.expression:
+            return advice(
+                "ENDPOINT_MISMATCH.recommendation.port",
+                expression=endpoint.expression,
+                path=endpoint.path,
+                line=endpoint.line,
+                expected=facts["expected"],
+            )
+        return advice(
+            "ENDPOINT_MISMATCH.recommendation.port_in_call",
+            path=endpoint.path,
+            line=endpoint.line,
+            expected=facts["expected"],
         )
 
     def _host_finding(self, context: AnalysisContext, mismatch: HostMismatch) -> Finding:
@@ -217,16 +262,19 @@ class EndpointMismatch:
             refs.extend(_bind_refs(bind, context.evidence))
 
         if mismatch.kind == "loopback":
-            reason = (
-                f"inside a container {connection.host} is the container itself, and"
-                f" {mismatch.expected} serves port {connection.port}"
+            reason = advice(
+                "ENDPOINT_MISMATCH.reason.loopback",
+                host=connection.host,
+                expected=mismatch.expected,
+                port=connection.port,
             )
         else:
-            reason = (
-                f"{connection.host} is not a service or alias of this project"
-                f" (services: {', '.join(mismatch.candidates)})"
+            reason = advice(
+                "ENDPOINT_MISMATCH.reason.unknown_host",
+                host=connection.host,
+                services=", ".join(mismatch.candidates),
             )
-        facts["reason"] = reason
+        facts["reason"] = reason.text
         confidence = 0.8 if mismatch.kind == "loopback" else 0.6
         can_edit = variable is not None and mismatch.expected is not None
         finding = new_finding(
@@ -239,9 +287,16 @@ class EndpointMismatch:
             facts=facts,
             evidence=refs,
             location=self._location(context, service, variable, connection),
-            recommendation=(
-                f"{service} connects to {connection.url}, but {reason}."
-                + (f" Use the host name {mismatch.expected}." if mismatch.expected else "")
+            recommendation=sentences(
+                advice(
+                    "ENDPOINT_MISMATCH.recommendation.host",
+                    service=service,
+                    endpoint=connection.url,
+                    reason=reason,
+                ),
+                advice("ENDPOINT_MISMATCH.recommendation.use_host", expected=mismatch.expected)
+                if mismatch.expected
+                else None,
             ),
         )
         if can_edit:
@@ -253,7 +308,7 @@ class EndpointMismatch:
                 context,
                 finding,
                 title=f"Set {variable}={value} for {service}",
-                rationale=f"{reason}.",
+                rationale=advice("ENDPOINT_MISMATCH.rationale.host", reason=reason),
                 edit=ComposeEdit("set_env", service, {"name": variable, "value": value}),
             )
         return finding
@@ -405,7 +460,11 @@ class MissingEnv:
             "proposed": None,
             "reason": "required" if read is not None and read.required else "log",
         }
-        where = f" ({read.path}:{read.line} reads it with no default)" if read is not None else ""
+        where = (
+            advice("MISSING_ENV.recommendation.read_at", path=read.path, line=read.line)
+            if read is not None
+            else NO_TEXT
+        )
         confidence = 0.75
         if mention is not None:
             confidence = 0.9 if read is not None else 0.7
@@ -419,7 +478,9 @@ class MissingEnv:
             facts=facts,
             evidence=refs,
             location=location,
-            recommendation=f"Set {variable} in services.{service}.environment{where}.",
+            recommendation=advice(
+                "MISSING_ENV.recommendation.set", variable=variable, service=service, where=where
+            ),
         )
 
     # -- variables on the path of a hang or an endpoint mismatch ---------------
@@ -507,19 +568,26 @@ class MissingEnv:
             facts=facts,
             evidence=_connection_refs(context, connection),
             location=location,
-            recommendation=(
-                f"{variable} is not set in services.{service}.environment, so {service} uses the"
-                f" code default {default} for {connection.url}; the evidence points at {proposed}."
+            recommendation=advice(
+                "MISSING_ENV.recommendation.endpoint",
+                variable=variable,
+                service=service,
+                default=default,
+                endpoint=connection.url,
+                proposed=proposed,
             ),
         )
         propose(
             context,
             finding,
             title=f"Set {variable}={proposed} for {service}",
-            rationale=(
-                f"{service} connects to {connection.url} through {variable}, which compose does"
-                f" not set; {proposed} is the value the peer's configuration shows"
-                f" (code default: {default})."
+            rationale=advice(
+                "MISSING_ENV.rationale.endpoint",
+                service=service,
+                endpoint=connection.url,
+                variable=variable,
+                proposed=proposed,
+                default=default,
             ),
             edit=ComposeEdit("set_env", service, {"name": variable, "value": proposed}),
         )
@@ -671,16 +739,18 @@ class BindLocalhost:
             facts=facts,
             evidence=refs,
             location=location,
-            recommendation=(
-                f"Make {service} listen on 0.0.0.0:{bind.port} instead of {bind.host}:{bind.port}"
-                + (
-                    f" (set {variable}={value})"
+            recommendation=advice(
+                "BIND_LOCALHOST.recommendation",
+                service=service,
+                port=bind.port,
+                host=bind.host,
+                how=(
+                    advice("BIND_LOCALHOST.recommendation.set", variable=variable, value=value)
                     if variable
-                    else f" at {location}"
+                    else advice("BIND_LOCALHOST.recommendation.at", location=str(location))
                     if location
-                    else ""
-                )
-                + "; a loopback address is reachable only from inside its own container."
+                    else NO_TEXT
+                ),
             ),
         )
         if variable:
@@ -689,9 +759,20 @@ class BindLocalhost:
                 finding,
                 title=f"Set {variable}={value} for {service}",
                 rationale=(
-                    f"{service} binds {bind.host}:{bind.port}, which "
-                    + (", ".join(clients) if clients else "the published port")
-                    + " cannot reach from outside the container."
+                    advice(
+                        "BIND_LOCALHOST.rationale.clients",
+                        service=service,
+                        host=bind.host,
+                        port=bind.port,
+                        clients=", ".join(clients),
+                    )
+                    if clients
+                    else advice(
+                        "BIND_LOCALHOST.rationale.published",
+                        service=service,
+                        host=bind.host,
+                        port=bind.port,
+                    )
                 ),
                 edit=ComposeEdit("set_env", service, {"name": variable, "value": value}),
             )
@@ -848,21 +929,20 @@ class PortAlreadyAllocated:
         refs = [ref for _, ref, _ in found[:3]]
         if scope == "compose":
             refs.append(compose_ref(context.evidence, str(other), "ports"))
-            advice = (
-                f"{service} and {other} both publish host port {port}; only one container can"
-                f" bind it. Give one of them another host port in its ports mapping."
+            advice_form = advice(
+                "PORT_ALREADY_ALLOCATED.recommendation.compose",
+                service=service,
+                other_service=other,
+                port=port,
             )
         elif scope == "host":
             refs.append(compose_ref(context.evidence, service, "ports"))
-            advice = (
-                f"Another container or process on the host already publishes port {port or '?'};"
-                f" change the host side of services.{service}.ports or stop the other user."
+            advice_form = advice(
+                "PORT_ALREADY_ALLOCATED.recommendation.host", service=service, port=port or "?"
             )
         else:
-            advice = (
-                f"Something inside the {service} container already listens on port {port or '?'}"
-                " (a second server instance, or a previous process that did not exit); make each"
-                " server bind its own port."
+            advice_form = advice(
+                "PORT_ALREADY_ALLOCATED.recommendation.container", service=service, port=port or "?"
             )
         return new_finding(
             context,
@@ -873,5 +953,5 @@ class PortAlreadyAllocated:
             confidence=0.9 if scope in ("host", "compose") else 0.8,
             facts={"port": port, "scope": scope, "occurrences": len(found), "other_service": other},
             evidence=refs,
-            recommendation=advice,
+            recommendation=advice_form,
         )

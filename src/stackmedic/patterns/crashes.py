@@ -15,10 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
+from stackmedic.i18n import Message
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability, SourceLocation
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, AnalysisContext
-from stackmedic.patterns.common import compose_ref, containers_by_service, log_ref, new_finding
+from stackmedic.patterns.common import (
+    NO_TEXT,
+    advice,
+    compose_ref,
+    containers_by_service,
+    log_ref,
+    new_finding,
+    sentences,
+)
 from stackmedic.patterns.connections import failure_kind
 from stackmedic.patterns.lookup import ParsedTraceback
 
@@ -103,13 +112,20 @@ def _grouped(
     return groups
 
 
+def _at(location: object) -> Message:
+    """Return " at <location>" as a sentence part, or an empty part without a location."""
+    if not location:
+        return NO_TEXT
+    return advice("common.at", location=str(location))
+
+
 def _crash_finding(
     pattern: Any,
     context: AnalysisContext,
     service: str,
     language: str,
     group: CrashGroup,
-    advice: str,
+    remedy: Message,
     facts_extra: dict[str, Any] | None = None,
 ) -> Finding:
     first = group.crashes[0]
@@ -132,7 +148,7 @@ def _crash_finding(
         facts=facts,
         evidence=group.refs(),
         location=location,
-        recommendation=advice,
+        recommendation=remedy,
     )
 
 
@@ -241,22 +257,25 @@ class NodeModuleNotFound:
         if hidden_by is not None:
             refs.append(compose_ref(evidence, service, "volumes"))
         if local:
-            advice = (
-                f"{module} is a project file that is not in the container: check the Dockerfile's"
-                f" COPY and the path{f' in {location}' if location else ''}."
+            remedy = advice(
+                "NODE_MODULE_NOT_FOUND.recommendation.local",
+                module=module,
+                where=(
+                    advice("NODE_MODULE_NOT_FOUND.recommendation.in", location=str(location))
+                    if location
+                    else NO_TEXT
+                ),
             )
         elif hidden_by is not None:
-            advice = (
-                f"The bind mount over {hidden_by} hides the node_modules the image installed; add"
-                f" an anonymous volume `- {hidden_by.rstrip('/')}/node_modules` to"
-                f" services.{service}.volumes, or install {module} on the host. No edit is"
-                " proposed: stackmedic's compose edits do not change volumes."
+            remedy = advice(
+                "NODE_MODULE_NOT_FOUND.recommendation.hidden",
+                mount=hidden_by,
+                volume=f"{hidden_by.rstrip('/')}/node_modules",
+                service=service,
+                module=module,
             )
         else:
-            advice = (
-                f"Add {module} to package.json dependencies and install it in the image (npm ci"
-                " after COPY package*.json), then rebuild."
-            )
+            remedy = advice("NODE_MODULE_NOT_FOUND.recommendation.install", module=module)
         return new_finding(
             context,
             code=self.code,
@@ -267,7 +286,7 @@ class NodeModuleNotFound:
             facts=facts,
             evidence=refs,
             location=location,
-            recommendation=advice,
+            recommendation=remedy,
         )
 
 
@@ -318,19 +337,28 @@ class NodeException:
 
     def _stack_finding(self, context: AnalysisContext, service: str, group: CrashGroup) -> Finding:
         first = group.crashes[0]
-        where = f" at {first.location}" if first.location else ""
+        where = _at(first.location)
         rejected = any(
             _UNHANDLED_REJECTION.search(line.text)
             for crash in group.crashes
             for line in crash.container.logs
         )
-        advice = (
-            f"Fix the {first.traceback.exception_type or 'error'}{where}:"
-            f" {first.traceback.message}."
-            + (" The error rejected a promise nobody awaited: catch it." if rejected else "")
+        exception_type = first.traceback.exception_type
+        remedy = sentences(
+            advice(
+                "NODE_EXCEPTION.recommendation",
+                exception_type=exception_type,
+                where=where,
+                message=first.traceback.message,
+            )
+            if exception_type
+            else advice(
+                "NODE_EXCEPTION.recommendation.error", where=where, message=first.traceback.message
+            ),
+            advice("NODE_EXCEPTION.recommendation.rejected") if rejected else None,
         )
         return _crash_finding(
-            self, context, service, "node", group, advice, {"unhandled_rejection": rejected}
+            self, context, service, "node", group, remedy, {"unhandled_rejection": rejected}
         )
 
     def _rejection_finding(
@@ -358,9 +386,8 @@ class NodeException:
             confidence=0.7,
             facts=facts,
             evidence=[log_ref(c, l) for c, l in rejections[:MAX_CITED_LINES]],
-            recommendation=(
-                "A promise was rejected and nothing handled it; Node.js 15 and later exit on that."
-                f" Await it inside try/catch or add .catch(); the reason: {facts['message']}."
+            recommendation=advice(
+                "NODE_EXCEPTION.recommendation.unhandled_rejection", message=facts["message"]
             ),
         )
 
@@ -408,12 +435,13 @@ class JavaException:
                     )
             for group in groups.values():
                 first = group.crashes[0]
-                where = f" at {first.location}" if first.location else ""
-                advice = (
-                    f"The root cause of the chain is {first.traceback.exception_type}{where}:"
-                    f" {first.traceback.message}. Fix it there."
+                remedy = advice(
+                    "JAVA_EXCEPTION.recommendation",
+                    exception_type=first.traceback.exception_type,
+                    where=_at(first.location),
+                    message=first.traceback.message,
                 )
-                findings.append(_crash_finding(self, context, service, "java", group, advice))
+                findings.append(_crash_finding(self, context, service, "java", group, remedy))
         return findings
 
 
@@ -460,9 +488,11 @@ class GoPanic:
             )
             for group in groups.values():
                 first = group.crashes[0]
-                where = f" at {first.location}" if first.location else ""
-                advice = (
-                    f"Fix the {first.traceback.exception_type}{where}: {first.traceback.message}."
+                remedy = advice(
+                    "GO_PANIC.recommendation",
+                    exception_type=first.traceback.exception_type,
+                    where=_at(first.location),
+                    message=first.traceback.message,
                 )
-                findings.append(_crash_finding(self, context, service, "go", group, advice))
+                findings.append(_crash_finding(self, context, service, "go", group, remedy))
         return findings

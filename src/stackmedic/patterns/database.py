@@ -17,19 +17,24 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
+from stackmedic.i18n import Message, message
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    NO_TEXT,
+    advice,
     candidate_lines,
     compose_environment,
     compose_ref,
     compose_value,
     containers_by_service,
     depends_on_conditions,
+    either,
     log_ref,
     new_finding,
     propose,
+    sentences,
 )
 from stackmedic.patterns.connections import EnvAddress, connection_target, env_addresses
 from stackmedic.patterns.endpoints import service_for_host
@@ -341,9 +346,8 @@ class DatabaseAuthFailed:
                 context,
                 finding,
                 title=f"Give {service} the {what} {server} was configured with ({name})",
-                rationale=(
-                    f"{server} creates its {what} from its own environment; {service} sends a"
-                    f" different one, so the server rejects it."
+                rationale=advice(
+                    "DB_AUTH_FAILED.rationale", server=server, what=what, service=service
                 ),
                 edit=ComposeEdit("set_env", service, {"name": name, "value": value}),
             )
@@ -397,30 +401,37 @@ class DatabaseAuthFailed:
         kind: str,
         client: ClientSettings,
         configured: ServerSettings | None,
-    ) -> str:
-        peer = server or "the database"
+    ) -> Message:
+        peer = either(server, "DB_AUTH_FAILED.the_database")
         if kind == "user_mismatch" and configured is not None:
-            return (
-                f"{service} logs in as {client.user or user}, but {peer} creates the user"
-                f" {configured.user}; use {configured.user} in"
-                f" {client.user_variable or 'the client configuration'}."
+            return advice(
+                "DB_AUTH_FAILED.recommendation.user_mismatch",
+                service=service,
+                client_user=client.user or user,
+                peer=peer,
+                server_user=configured.user,
+                setting=either(client.user_variable, "DB_AUTH_FAILED.client_configuration"),
             )
         if kind == "password_mismatch":
-            return (
-                f"{service} sends a different password than {peer}'s"
-                f" {configured.password_variable if configured else 'password setting'}; make"
-                f" {client.password_variable} match it."
+            return advice(
+                "DB_AUTH_FAILED.recommendation.password_mismatch",
+                service=service,
+                peer=peer,
+                setting=(
+                    configured.password_variable
+                    if configured
+                    else advice("DB_AUTH_FAILED.password_setting")
+                ),
+                variable=client.password_variable,
             )
         if kind == "initialised_earlier":
-            return (
-                f"{peer}'s data volume was initialised by an earlier run, so its users and"
-                " passwords no longer follow the environment. Change the password inside the"
-                f" database (ALTER USER {user or '...'} WITH PASSWORD ...), or remove the volume if"
-                " its data can be lost; compose edits alone cannot fix this."
+            return advice(
+                "DB_AUTH_FAILED.recommendation.initialised_earlier",
+                peer=peer,
+                user=user or "...",
             )
-        return (
-            f"{peer} rejects user {user or '?'}: check that {service}'s user and password match"
-            " the ones the server was initialised with (values may be masked in this evidence)."
+        return advice(
+            "DB_AUTH_FAILED.recommendation.rejected", peer=peer, user=user or "?", service=service
         )
 
 
@@ -475,7 +486,7 @@ class DatabaseMissing:
         initialised = already_initialised(evidence, server)
 
         edit: ComposeEdit | None = None
-        rationale = ""
+        rationale: Message = NO_TEXT
         if (
             configured is not None
             and configured.database_explicit
@@ -488,19 +499,26 @@ class DatabaseMissing:
                 edit = ComposeEdit(
                     "set_env", service, {"name": client.database_variable, "value": value}
                 )
-                rationale = (
-                    f"{server} creates the database {configured.database}"
-                    f" ({configured.database_variable}); {service} asks for {wanted}."
+                rationale = advice(
+                    "DATABASE_MISSING.rationale.client",
+                    server=server,
+                    database=configured.database,
+                    variable=configured.database_variable,
+                    service=service,
+                    wanted=wanted,
                 )
         elif configured is not None and not configured.database_explicit and not initialised:
             assert server is not None
             edit = ComposeEdit(
                 "set_env", server, {"name": configured.database_variable, "value": wanted}
             )
-            rationale = (
-                f"{server} sets no {configured.database_variable}, so it creates only"
-                f" {configured.database}; {service} needs {wanted}. The setting takes effect on"
-                " an empty data volume."
+            rationale = advice(
+                "DATABASE_MISSING.rationale.server",
+                server=server,
+                variable=configured.database_variable,
+                database=configured.database,
+                service=service,
+                wanted=wanted,
             )
 
         facts: dict[str, Any] = {
@@ -516,17 +534,25 @@ class DatabaseMissing:
             refs.append(compose_ref(evidence, server, "environment"))
             refs.extend(log_ref(h.container, h.line) for h in initialised[:1])
         if edit is not None:
-            advice = rationale + " " + (f"Set {edit.params['name']} of {edit.service} accordingly.")
+            remedy = message(
+                "patterns.sentences",
+                first=rationale,
+                rest=advice(
+                    "DATABASE_MISSING.recommendation.set",
+                    variable=edit.params["name"],
+                    service=edit.service,
+                ),
+            )
         elif initialised:
-            advice = (
-                f"{server}'s data volume was initialised earlier without the database {wanted};"
-                f" create it by hand (CREATE DATABASE {wanted}) or recreate the volume if its data"
-                " can be lost."
+            remedy = advice(
+                "DATABASE_MISSING.recommendation.initialised_earlier", server=server, wanted=wanted
             )
         else:
-            advice = (
-                f"Create the database {wanted} on {server or 'the server'}, or point {service} at"
-                " a database that exists."
+            remedy = advice(
+                "DATABASE_MISSING.recommendation.create",
+                wanted=wanted,
+                server=either(server, "DATABASE_MISSING.the_server"),
+                service=service,
             )
         finding = new_finding(
             context,
@@ -537,7 +563,7 @@ class DatabaseMissing:
             confidence=0.9 if server is not None else 0.75,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
         if edit is not None:
             propose(
@@ -627,12 +653,19 @@ class DataDirIncompatible:
         if mount is not None:
             refs.append(compose_ref(evidence, service, "volumes"))
         refs.append(compose_ref(evidence, service, "image"))
-        advice = (
-            f"The data{f' in {mount[0]}' if mount else ''} was written by version {old or '?'}"
-            f" and {image or 'the image'} runs {new or 'another version'}."
-            + (f" Pin the image to {pinned} to start again," if pinned else " Pin the old version,")
-            + " then upgrade the data on purpose (pg_upgrade, or dump and restore into a new"
-            " volume). Removing the volume loses the data."
+        remedy = advice(
+            "DATA_DIR_INCOMPATIBLE.recommendation",
+            volume=(
+                advice("DATA_DIR_INCOMPATIBLE.in_volume", volume=mount[0]) if mount else NO_TEXT
+            ),
+            old_version=old or "?",
+            image=either(image, "DATA_DIR_INCOMPATIBLE.the_image"),
+            new_version=either(new, "DATA_DIR_INCOMPATIBLE.another_version"),
+            pin=(
+                advice("DATA_DIR_INCOMPATIBLE.pin_image", pinned=pinned)
+                if pinned
+                else advice("DATA_DIR_INCOMPATIBLE.pin_old")
+            ),
         )
         return new_finding(
             context,
@@ -643,7 +676,7 @@ class DataDirIncompatible:
             confidence=0.95 if old else 0.85,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
 
 
@@ -747,26 +780,24 @@ class TableMissing:
         if migrations:
             refs.append(compose_ref(evidence, service, "depends_on"))
         if failed:
-            advice = (
-                f"The migration service {', '.join(failed)} failed, so the table {table} was never"
-                " created; fix that failure first."
+            remedy = advice(
+                "TABLE_MISSING.recommendation.failed", migrations=", ".join(failed), table=table
             )
         elif waiting:
-            advice = (
-                f"{service} starts before {', '.join(waiting)} has created the schema; make it wait"
-                " with depends_on condition service_completed_successfully."
+            remedy = advice(
+                "TABLE_MISSING.recommendation.waiting",
+                service=service,
+                migrations=", ".join(waiting),
             )
         elif migrations:
-            advice = (
-                f"{', '.join(migrations)} ran but did not create {table}: check that its migrations"
-                f" target the database {service} uses."
+            remedy = advice(
+                "TABLE_MISSING.recommendation.not_created",
+                migrations=", ".join(migrations),
+                table=table,
+                service=service,
             )
         else:
-            advice = (
-                f"No service runs the schema migrations; run them before {service} starts (a"
-                " one-shot `migrate` service it depends on, or the migration command in its"
-                " entrypoint)."
-            )
+            remedy = advice("TABLE_MISSING.recommendation.no_migrations", service=service)
         finding = new_finding(
             context,
             code=self.code,
@@ -776,7 +807,7 @@ class TableMissing:
             confidence=0.85,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
         if waiting and not failed:
             wanted = {m: "service_completed_successfully" for m in waiting}
@@ -784,10 +815,7 @@ class TableMissing:
                 context,
                 finding,
                 title=f"Start {service} after {', '.join(waiting)} completed",
-                rationale=(
-                    f"{service} queries {table} before the migration service created it;"
-                    " service_completed_successfully makes Compose wait for the migrations."
-                ),
+                rationale=advice("TABLE_MISSING.rationale", service=service, table=table),
                 edit=ComposeEdit("set_depends_on_conditions", service, {"conditions": wanted}),
             )
         return finding
@@ -855,17 +883,19 @@ class RedisAuthFailed:
             "client_sends_password": client_password is not None,
             "occurrences": len(hits),
         }
-        where = address.variable if address is not None else "its Redis settings"
-        peer = server or "Redis"
-        advice = {
-            "required": (
-                f"{peer} requires a password ({server_password or 'requirepass'}) and {service}"
-                f" sends none: add it to {where} (redis://:PASSWORD@host:6379/0)."
+        where = (
+            address.variable if address is not None else advice("REDIS_AUTH_FAILED.its_settings")
+        )
+        remedy = sentences(
+            advice(
+                f"REDIS_AUTH_FAILED.recommendation.{kind}",
+                peer=server or "Redis",
+                setting=server_password or "requirepass",
+                service=service,
+                where=where,
             ),
-            "wrong": f"{service} sends a password {peer} does not accept: use the server's in {where}.",
-            "unset": f"{peer} has no password but {service} sends one: remove it from {where}.",
-        }[kind]
-        advice += " No edit is proposed, because the password is a secret the evidence masks."
+            advice("REDIS_AUTH_FAILED.recommendation.no_edit"),
+        )
         refs = _refs(hits)
         if server is not None:
             refs.append(compose_ref(evidence, server, "command"))
@@ -878,7 +908,7 @@ class RedisAuthFailed:
             confidence=0.9,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
 
     @staticmethod

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, HealthProbe
+from stackmedic.i18n import Message
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, HEALTH_LOG, LOG, SOURCE, AnalysisContext
 from stackmedic.patterns.common import (
+    NO_TEXT,
     HealthcheckSpec,
+    advice,
     build_dockerfile,
     compose_ref,
     effective_healthcheck,
@@ -430,31 +433,48 @@ class HealthcheckMisconfigured:
         }
 
     @staticmethod
-    def _rationale(service: str, facts: dict[str, Any], replacement: dict[str, Any]) -> str:
+    def _rationale(service: str, facts: dict[str, Any], replacement: dict[str, Any]) -> Message:
         if facts["kind"] == "unserved_port":
-            problem = f"nothing in {service} listens on port {facts['port']}"
+            problem = advice(
+                "HEALTHCHECK_MISCONFIGURED.problem.unserved_port",
+                service=service,
+                port=facts["port"],
+            )
         elif facts["kind"] == "unserved_path":
-            problem = f"{service} does not serve {facts['path']}"
+            problem = advice(
+                "HEALTHCHECK_MISCONFIGURED.problem.unserved_path",
+                service=service,
+                path=facts["path"],
+            )
         elif facts["kind"] == "missing_program":
-            problem = f"{facts['program']} is not in the image"
+            problem = advice(
+                "HEALTHCHECK_MISCONFIGURED.problem.missing_program", program=facts["program"]
+            )
         else:
-            problem = f"the current test {facts['probe_output']}"
-        return (
-            f"The current probe `{facts['probe']}` cannot pass or cannot fail because {problem};"
-            f" {replacement['source']} probes the service itself."
+            problem = advice(
+                "HEALTHCHECK_MISCONFIGURED.problem.other", probe_output=facts["probe_output"]
+            )
+        return advice(
+            "HEALTHCHECK_MISCONFIGURED.rationale",
+            probe=facts["probe"],
+            problem=problem,
+            source=replacement["source"],
         )
 
     @staticmethod
     def _recommendation(
         service: str, facts: dict[str, Any], replacement: dict[str, Any] | None
-    ) -> str:
+    ) -> Message:
         if replacement is not None:
             command = HealthcheckSpec(test=replacement["test"]).command
-            return f"Use the health check from {replacement['source']} for {service}: {command}."
-        return (
-            f"Write a health check for {service} that exercises its real function (a request it"
-            " serves, or a heartbeat it records) with a program the image contains; the current"
-            f" probe `{facts['probe']}` does not."
+            return advice(
+                "HEALTHCHECK_MISCONFIGURED.recommendation.replace",
+                source=replacement["source"],
+                service=service,
+                command=command,
+            )
+        return advice(
+            "HEALTHCHECK_MISCONFIGURED.recommendation.write", service=service, probe=facts["probe"]
         )
 
 
@@ -546,19 +566,25 @@ class HealthcheckTimeout:
             confidence=0.85 if passed else 0.7,
             facts=facts,
             evidence=refs,
-            recommendation=(
-                f"{len(timed_out)} probes of {service} ran longer than the {facts['timeout']}"
-                f" timeout{f' while {len(passed)} passed' if passed else ''}: raise the timeout to"
-                f" {params['timeout']}."
+            recommendation=advice(
+                "HEALTHCHECK_TIMEOUT.recommendation",
+                timed_out=len(timed_out),
+                service=service,
+                timeout=facts["timeout"],
+                passed=(
+                    advice("HEALTHCHECK_TIMEOUT.recommendation.passed", passed=len(passed))
+                    if passed
+                    else NO_TEXT
+                ),
+                proposed=params["timeout"],
             ),
         )
         propose(
             context,
             finding,
             title=f"Raise the health check timeout of {service} to {params['timeout']}",
-            rationale=(
-                f"The probe `{spec.command}` works but needs longer than {facts['timeout']}"
-                " sometimes; the engine counts a slow answer as a failure."
+            rationale=advice(
+                "HEALTHCHECK_TIMEOUT.rationale", command=spec.command, timeout=facts["timeout"]
             ),
             edit=ComposeEdit("set_healthcheck", service, params),
         )

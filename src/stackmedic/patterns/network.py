@@ -18,13 +18,16 @@ from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    advice,
     candidate_lines,
     compose_ref,
     containers_by_service,
+    either,
     log_message,
     log_ref,
     new_finding,
     propose,
+    sentences,
 )
 from stackmedic.patterns.connections import (
     REFUSED,
@@ -196,22 +199,27 @@ class HostNotResolved:
             refs.append(compose_ref(evidence, service, "environment"))
 
         if external:
-            advice = (
-                f"{service} cannot resolve {host}, a name outside the project: check the"
-                " container's DNS (the host's resolver, a corporate proxy or VPN, `dns:` in"
-                " compose) and that the name is spelled right."
+            remedy = advice("HOST_NOT_RESOLVED.recommendation.external", service=service, host=host)
+        elif intended is not None and address is not None:
+            remedy = advice(
+                "HOST_NOT_RESOLVED.recommendation.variable",
+                host=host,
+                service=service,
+                intended=intended,
+                variable=address.variable,
             )
         elif intended is not None:
-            where = f"{address.variable} in services.{service}.environment" if address else "the"
-            advice = (
-                f"{host} is not a service of this project; {service} most likely means"
-                f" {intended}. Change the host in {where} configuration to {intended}."
+            remedy = advice(
+                "HOST_NOT_RESOLVED.recommendation.configuration",
+                host=host,
+                service=service,
+                intended=intended,
             )
         else:
-            advice = (
-                f"{host} is not a service, alias or container name of this project"
-                f" (services: {', '.join(sorted(evidence.services))}); use the name of the"
-                " service that serves it, or add the missing service."
+            remedy = advice(
+                "HOST_NOT_RESOLVED.recommendation.unknown",
+                host=host,
+                services=", ".join(sorted(evidence.services)),
             )
         can_edit = address is not None and intended is not None
         finding = new_finding(
@@ -223,7 +231,7 @@ class HostNotResolved:
             confidence=_host_confidence(external, intended),
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
         if can_edit:
             assert address is not None and intended is not None
@@ -232,10 +240,20 @@ class HostNotResolved:
                 finding,
                 title=f"Point {address.variable} of {service} at {intended}",
                 rationale=(
-                    f"{service} looks up {host}, which does not resolve on the project network;"
-                    f" {intended} is the project's"
-                    + (f" {protocol} server" if protocol else " closest service name")
-                    + "."
+                    advice(
+                        "HOST_NOT_RESOLVED.rationale.protocol",
+                        service=service,
+                        host=host,
+                        intended=intended,
+                        protocol=protocol,
+                    )
+                    if protocol
+                    else advice(
+                        "HOST_NOT_RESOLVED.rationale.closest",
+                        service=service,
+                        host=host,
+                        intended=intended,
+                    )
                 ),
                 edit=ComposeEdit(
                     "set_env",
@@ -375,14 +393,26 @@ class LocalhostPeer:
             confidence=0.9 if address is not None else 0.75,
             facts=facts,
             evidence=refs,
-            recommendation=(
-                f"Inside the {service} container {host} is the container itself, but port"
-                f" {port if port is not None else '?'} is served by {peer_service} ({known_by})."
-                + (
-                    f" Set the host in {address.variable} to {peer_service}."
-                    if address is not None
-                    else f" Configure {service} to connect to {peer_service} instead."
+            recommendation=sentences(
+                advice(
+                    "LOCALHOST_PEER.recommendation",
+                    service=service,
+                    host=host,
+                    port=port if port is not None else "?",
+                    peer_service=peer_service,
+                    known_by=known_by,
+                ),
+                advice(
+                    "LOCALHOST_PEER.recommendation.variable",
+                    variable=address.variable,
+                    peer_service=peer_service,
                 )
+                if address is not None
+                else advice(
+                    "LOCALHOST_PEER.recommendation.configure",
+                    service=service,
+                    peer_service=peer_service,
+                ),
             ),
         )
         if address is not None:
@@ -390,9 +420,12 @@ class LocalhostPeer:
                 context,
                 finding,
                 title=f"Point {address.variable} of {service} at {peer_service}",
-                rationale=(
-                    f"{service} connects to {host}:{port}, which inside its container is itself;"
-                    f" {peer_service} serves that port on the project network."
+                rationale=advice(
+                    "LOCALHOST_PEER.rationale",
+                    service=service,
+                    host=host,
+                    port=port,
+                    peer_service=peer_service,
                 ),
                 edit=ComposeEdit(
                     "set_env",
@@ -498,13 +531,20 @@ class PortNotListening:
             confidence=0.85 if expected is not None else 0.65,
             facts=facts,
             evidence=refs,
-            recommendation=(
-                f"{peer} runs but listens on {listening}, not on {port}."
-                + (
-                    f" Change the port in {facts['variable']} of {service} to {expected}."
-                    if can_edit and address is not None
-                    else f" Make {service} connect to the port {peer} serves."
+            recommendation=sentences(
+                advice(
+                    "PORT_NOT_LISTENING.recommendation", peer=peer, listening=listening, port=port
+                ),
+                advice(
+                    "PORT_NOT_LISTENING.recommendation.variable",
+                    variable=facts["variable"],
+                    service=service,
+                    expected=expected,
                 )
+                if can_edit and address is not None
+                else advice(
+                    "PORT_NOT_LISTENING.recommendation.connect", service=service, peer=peer
+                ),
             ),
         )
         if can_edit:
@@ -514,7 +554,13 @@ class PortNotListening:
                 context,
                 finding,
                 title=f"Use port {expected} of {peer} in {variable} of {service}",
-                rationale=f"{peer} listens on {listening}; {service} connects to {port}.",
+                rationale=advice(
+                    "PORT_NOT_LISTENING.rationale",
+                    peer=peer,
+                    listening=listening,
+                    service=service,
+                    port=port,
+                ),
                 edit=ComposeEdit(
                     "set_env", service, {"name": variable, "value": address.with_port(expected)}
                 ),
@@ -630,26 +676,6 @@ class TlsCertificateError:
         order = [kind for _, kind in _TLS]
         kind = min((k for _, _, k, _ in hits), key=order.index)
         host = next((h for _, _, _, h in hits if h), None)
-        advice = {
-            "unknown_authority": (
-                "the certificate's CA is not in the container's trust store: install"
-                " ca-certificates in the image, or mount the CA and set SSL_CERT_FILE /"
-                " REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS to it"
-            ),
-            "self_signed": (
-                "the peer presents a self-signed certificate: add that certificate (or its CA) to"
-                " the container's trust store"
-            ),
-            "expired": "the peer's certificate has expired: renew it",
-            "hostname_mismatch": (
-                "the certificate does not list the name used to connect: connect with a name the"
-                " certificate lists, or reissue it with this name"
-            ),
-            "verify_failed": (
-                "the certificate could not be verified: check the container's CA bundle and"
-                " the peer's certificate chain"
-            ),
-        }[kind]
         facts = {"kind": kind, "host": host, "occurrences": len(hits)}
         return new_finding(
             context,
@@ -660,8 +686,10 @@ class TlsCertificateError:
             confidence=0.85,
             facts=facts,
             evidence=[log_ref(c, l) for c, l, _, _ in hits[:MAX_CITED_LINES]],
-            recommendation=(
-                f"{service} cannot verify the TLS certificate of {host or 'its peer'}: {advice}."
-                " Do not disable verification."
+            recommendation=advice(
+                "TLS_CERTIFICATE_ERROR.recommendation",
+                service=service,
+                host=either(host, "TLS_CERTIFICATE_ERROR.its_peer"),
+                remedy=advice(f"TLS_CERTIFICATE_ERROR.remedy.{kind}"),
             ),
         )

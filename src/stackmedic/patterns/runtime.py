@@ -7,14 +7,17 @@ import re
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
+from stackmedic.i18n import Message
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability
 from stackmedic.patterns import connections
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    advice,
     build_dockerfile,
     candidate_lines,
     compose_ref,
     containers_by_service,
+    either,
     is_error_line,
     last_nonempty_line,
     log_message,
@@ -109,10 +112,14 @@ class OomKilled:
                     confidence=0.95,
                     facts=facts,
                     evidence=refs,
-                    recommendation=(
-                        f"Raise the memory limit of {service}"
-                        + (f" (now {limit})" if limit else " (none is set, so the host ran out)")
-                        + " in deploy.resources.limits.memory, or reduce its memory use."
+                    recommendation=advice(
+                        "OOM_KILLED.recommendation",
+                        service=service,
+                        limit=(
+                            advice("OOM_KILLED.limit.now", limit=limit)
+                            if limit
+                            else advice("OOM_KILLED.limit.none")
+                        ),
                     ),
                 )
             )
@@ -181,27 +188,14 @@ class SignalKilled:
         return findings
 
 
-def _signal_advice(service: str, signal: str, heap: bool) -> str:
+def _signal_advice(service: str, signal: str, heap: bool) -> Message:
     if heap:
-        return (
-            f"{service} ran out of its runtime's own heap and aborted ({signal}): raise the heap"
-            " limit (NODE_OPTIONS=--max-old-space-size, -Xmx) together with the container's"
-            " memory limit, or reduce the memory the process needs."
-        )
+        return advice("SIGNAL_KILLED.recommendation.heap", service=service, signal=signal)
     if signal == "SIGKILL":
-        return (
-            f"{service} was killed by SIGKILL without the OOM flag: check `docker"
-            " events` for a kill or a stop that exceeded stop_grace_period, and the"
-            " host's kernel log for an OOM kill of a child process."
-        )
+        return advice("SIGNAL_KILLED.recommendation.sigkill", service=service)
     if signal in ("SIGSEGV", "SIGBUS", "SIGILL"):
-        return (
-            f"{service} crashed in native code ({signal}): a compiled library built for another C"
-            " library or CPU (musl/Alpine versus glibc wheels, an image for another platform) or a"
-            " bug in a C extension. Enable a native stack trace (PYTHONFAULTHANDLER=1, core dumps)"
-            " and rebuild the native dependencies for the image."
-        )
-    return f"{service} aborted ({signal}); its last log lines say which check failed."
+        return advice("SIGNAL_KILLED.recommendation.native", service=service, signal=signal)
+    return advice("SIGNAL_KILLED.recommendation.aborted", service=service, signal=signal)
 
 
 class RestartLoop:
@@ -244,9 +238,11 @@ class RestartLoop:
                     confidence=0.85,
                     facts=facts,
                     evidence=refs,
-                    recommendation=(
-                        f"{service} exits (code {facts['exit_code']}) and is restarted over and"
-                        f" over; fix the cause of the exit. Its last line: {facts['last_line']}"
+                    recommendation=advice(
+                        "RESTART_LOOP.recommendation",
+                        service=service,
+                        exit_code=facts["exit_code"],
+                        last_line=facts["last_line"],
                     ),
                 )
             )
@@ -314,9 +310,11 @@ class CrashExit:
                     confidence=0.8,
                     facts=facts,
                     evidence=refs,
-                    recommendation=(
-                        f"{service} exited with code {facts['exit_code']}; fix the error its"
-                        f" last lines show: {facts['last_line']}"
+                    recommendation=advice(
+                        "CRASH_EXIT.recommendation",
+                        service=service,
+                        exit_code=facts["exit_code"],
+                        last_line=facts["last_line"],
                     ),
                 )
             )
@@ -415,19 +413,23 @@ class ConnectionRefused:
         if peer is not None:
             refs.extend(state_ref(c) for c in evidence.containers_of(peer))
         if is_loopback(host):
-            advice = (
-                f"{service} connects to {host}:{port}, which inside a container is the container"
-                " itself; use the service name of the peer instead."
+            remedy = advice(
+                "CONNECTION_REFUSED.recommendation.loopback", service=service, host=host, port=port
             )
         elif peer is not None:
-            advice = (
-                f"{service} cannot reach {peer} at {facts['target']}: check that {peer} runs and"
-                f" listens on port {port or 'it serves'} on all interfaces, and that {service}"
-                f" starts only once {peer} is ready (depends_on with condition service_healthy)."
+            remedy = advice(
+                "CONNECTION_REFUSED.recommendation.peer",
+                service=service,
+                peer=peer,
+                target=facts["target"],
+                port=either(port, "CONNECTION_REFUSED.it_serves"),
             )
         else:
-            address = facts["target"] or "the address"
-            advice = f"Check that something listens at {address}, which {service} connects to."
+            remedy = advice(
+                "CONNECTION_REFUSED.recommendation.unknown",
+                target=either(facts["target"], "CONNECTION_REFUSED.the_address"),
+                service=service,
+            )
         confidence = 0.6
         if peer is not None:
             peer_down = not any(c.is_running for c in evidence.containers_of(peer))
@@ -441,7 +443,7 @@ class ConnectionRefused:
             confidence=confidence,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
 
 
@@ -581,17 +583,27 @@ class PermissionDenied:
             "user": user,
             "occurrences": len(found),
         }
-        who = f"user {user}" if user else "the container's user"
+        who = (
+            advice("PERMISSION_DENIED.user", user=user)
+            if user
+            else advice("PERMISSION_DENIED.no_user")
+        )
         if mount is not None:
-            advice = (
-                f"{path} is on the mount {mount[0]} -> {mount[1]}, which {who} cannot access:"
-                f" change the owner of its files to {who} (or set user: for {service})."
+            remedy = advice(
+                "PERMISSION_DENIED.recommendation.mount",
+                path=path,
+                volume=mount[0],
+                target=mount[1],
+                who=who,
+                service=service,
             )
         else:
             folder = posixpath.dirname(path) or path
-            advice = (
-                f"{who.capitalize()} cannot access {path}: fix the ownership of {folder} in the"
-                " image (COPY --chown, or chown in a RUN step before USER)."
+            remedy = advice(
+                "PERMISSION_DENIED.recommendation.image." + ("user" if user else "no_user"),
+                user=user,
+                path=path,
+                folder=folder,
             )
         return new_finding(
             context,
@@ -602,5 +614,5 @@ class PermissionDenied:
             confidence=0.8,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )

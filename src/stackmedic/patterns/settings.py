@@ -14,6 +14,7 @@ from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixabi
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    advice,
     candidate_lines,
     compose_environment,
     compose_ref,
@@ -181,11 +182,18 @@ class ComposeVariableUnset:
             confidence=0.9 if consequence is not None else 0.7,
             facts=facts,
             evidence=evidence_refs,
-            recommendation=(
-                f"{name} is not set where docker compose runs, so {target}"
-                + (f" gets a blank {', '.join(keys)}" if keys else " gets a blank value")
-                + f" ({facts['file']}:{facts['line']}). Set {name} in the .env file beside the"
-                " compose file or in the shell, or write a safe default as ${" + name + ":-value}."
+            recommendation=advice(
+                "COMPOSE_VARIABLE_UNSET.recommendation",
+                variable=name,
+                target=target,
+                blank=(
+                    advice("COMPOSE_VARIABLE_UNSET.blank.keys", keys=", ".join(keys))
+                    if keys
+                    else advice("COMPOSE_VARIABLE_UNSET.blank.value")
+                ),
+                file=facts["file"],
+                line=facts["line"],
+                default="${" + name + ":-value}",
             ),
         )
 
@@ -311,22 +319,26 @@ class ConfigFileNotFound:
             refs.append(compose_ref(evidence, service, "volumes"))
 
         if replacement is not None:
-            advice = (
-                f"{variable} points at {path}, which does not exist; the image has"
-                f" {replacement}. Set {variable}={replacement}."
+            remedy = advice(
+                "CONFIG_FILE_NOT_FOUND.recommendation.replacement",
+                variable=variable,
+                path=path,
+                replacement=replacement,
             )
         elif mount is not None:
-            advice = (
-                f"{path} lies in the bind mount {mount[0]} -> {mount[1]}; the file is missing on"
-                f" the host side: create {mount[0]}{path[len(mount[1]) :]} or fix the mount source."
+            remedy = advice(
+                "CONFIG_FILE_NOT_FOUND.recommendation.mount",
+                path=path,
+                source=mount[0],
+                target=mount[1],
+                host_path=f"{mount[0]}{path[len(mount[1]) :]}",
             )
         elif variable is not None:
-            advice = f"{variable} points at {path}, which does not exist in the container."
-        else:
-            advice = (
-                f"{path} is not in the image: COPY it in the Dockerfile, mount it, or change the"
-                " path the program reads. No edit is proposed: the file's content is unknown."
+            remedy = advice(
+                "CONFIG_FILE_NOT_FOUND.recommendation.variable", variable=variable, path=path
             )
+        else:
+            remedy = advice("CONFIG_FILE_NOT_FOUND.recommendation.image", path=path)
         finding = new_finding(
             context,
             code=self.code,
@@ -336,7 +348,7 @@ class ConfigFileNotFound:
             confidence=0.85,
             facts=facts,
             evidence=refs,
-            recommendation=advice,
+            recommendation=remedy,
         )
         if replacement is not None and variable is not None:
             value = compose_environment(evidence, service)[variable] or ""
@@ -344,7 +356,9 @@ class ConfigFileNotFound:
                 context,
                 finding,
                 title=f"Point {variable} of {service} at {replacement}",
-                rationale=f"{path} does not exist in the image; {replacement} does.",
+                rationale=advice(
+                    "CONFIG_FILE_NOT_FOUND.rationale", path=path, replacement=replacement
+                ),
                 edit=ComposeEdit(
                     "set_env",
                     service,

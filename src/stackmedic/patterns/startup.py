@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine, SourceFile
+from stackmedic.i18n import Message
 from stackmedic.model import Category, ComposeEdit, EvidenceRef, Finding, Fixability, SourceLocation
 from stackmedic.patterns import lookup
 from stackmedic.patterns.base import COMPOSE, HEALTH_LOG, LOG, SOURCE, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    NO_TEXT,
     HealthcheckSpec,
+    advice,
     build_dockerfile,
     candidate_lines,
     compose_healthcheck,
@@ -32,6 +35,7 @@ from stackmedic.patterns.common import (
     new_finding,
     parse_time,
     propose,
+    sentences,
     source_file,
     source_ref,
     state_ref,
@@ -170,34 +174,47 @@ class StartupHang:
         return None
 
     @staticmethod
-    def _recommendation(hang: Hang, facts: Mapping[str, object]) -> str:
+    def _recommendation(hang: Hang, facts: Mapping[str, object]) -> Message:
         site = hang.site
+        connection = site.connection
         if site.blocking is not None:
-            where = f"{site.blocking.path}:{site.blocking.line}"
-            function = site.blocking.function or facts["call"] or "its caller"
-            text = f"{hang.service} waits in {function} at {where}: {site.blocking.call}"
-            if site.connection is not None:
-                text += f" after connecting to {site.connection.url}"
-            text += " never returns."
-            if site.connection is not None and site.connection.peer:
-                text += (
-                    f" Check that {site.connection.peer} serves this endpoint for this kind of"
-                    " client, and give the call a timeout (a poller or RCVTIMEO) so a wrong"
-                    " endpoint fails with an error instead of a silent hang."
-                )
-            else:
-                text += " Give the call a timeout so the process fails with an error instead."
-            return text
-        return (
-            f'{hang.service} stopped after "{facts["last_line"]}" with no error.'
-            + (
-                f" The next call runs {site.target.function} ({site.target.path}:{site.target.line})"
-                if site.target is not None
-                else ""
+            function: object = site.blocking.function or facts["call"]
+            waits = advice(
+                "STARTUP_HANG.recommendation.waits",
+                service=hang.service,
+                function=function if function else advice("STARTUP_HANG.recommendation.its_caller"),
+                path=site.blocking.path,
+                line=site.blocking.line,
+                call=site.blocking.call,
+                connected=(
+                    advice("STARTUP_HANG.recommendation.after_connecting", endpoint=connection.url)
+                    if connection is not None
+                    else NO_TEXT
+                ),
             )
-            + (f", which connects to {site.connection.url}" if site.connection is not None else "")
-            + ". Find the call that waits there (py-spy dump or a debugger on the running"
-            " container) and give it a timeout."
+            if connection is not None and connection.peer:
+                remedy = advice("STARTUP_HANG.recommendation.check_peer", peer=connection.peer)
+            else:
+                remedy = advice("STARTUP_HANG.recommendation.timeout")
+            return sentences(waits, remedy)
+        next_call = NO_TEXT
+        if site.target is not None:
+            next_call = advice(
+                "STARTUP_HANG.recommendation.next_call",
+                function=site.target.function,
+                path=site.target.path,
+                line=site.target.line,
+            )
+        return advice(
+            "STARTUP_HANG.recommendation.silent",
+            service=hang.service,
+            last_line=facts["last_line"],
+            next_call=next_call,
+            connects=(
+                advice("STARTUP_HANG.recommendation.which_connects", endpoint=connection.url)
+                if connection is not None
+                else NO_TEXT
+            ),
         )
 
 
@@ -402,9 +419,10 @@ class DependencyNotReady:
                 context,
                 finding,
                 title=f"Give {dep} a readiness health check ({HealthcheckSpec(test=check['test']).command})",
-                rationale=(
-                    f"{dep} has no health check, so Compose cannot tell when it accepts"
-                    f" connections; {check['source']} answers only once it does."
+                rationale=advice(
+                    "DEPENDENCY_NOT_READY.rationale.healthcheck",
+                    dependency=dep,
+                    probe=check["source"],
                 ),
                 edit=ComposeEdit("set_healthcheck", dep, check),
             )
@@ -413,14 +431,13 @@ class DependencyNotReady:
                 context,
                 finding,
                 title=f"Wait for {', '.join(waiting)} to be ready before starting {service}",
-                rationale=(
-                    f"{service} only waits for the container{'s' if len(waiting) > 1 else ''} of"
-                    f" {', '.join(waiting)} to start"
-                    + (
-                        f"; {len(refused)} connection errors were logged meanwhile."
-                        if refused
-                        else "."
-                    )
+                rationale=advice(
+                    "DEPENDENCY_NOT_READY.rationale.wait."
+                    + ("many" if len(waiting) > 1 else "one")
+                    + (".refused" if refused else ""),
+                    service=service,
+                    dependencies=", ".join(waiting),
+                    refused=len(refused),
                 ),
                 edit=ComposeEdit("set_depends_on_conditions", service, {"conditions": wanted}),
             )
@@ -429,22 +446,31 @@ class DependencyNotReady:
     @staticmethod
     def _recommendation(
         service: str, waiting: list[str], unchecked: list[str], new_checks: dict[str, Any]
-    ) -> str:
-        text = (
-            f"Make {service} wait until {', '.join(waiting)} accept"
-            f"{'s' if len(waiting) == 1 else ''} connections: depends_on with condition"
-            " service_healthy."
+    ) -> Message:
+        variant = "one" if len(waiting) == 1 else "many"
+        text = advice(
+            f"DEPENDENCY_NOT_READY.recommendation.wait.{variant}",
+            service=service,
+            dependencies=", ".join(waiting),
         )
         missing = [dep for dep in unchecked if dep not in new_checks]
-        if new_checks:
-            text += f" Give {', '.join(new_checks)} a readiness health check first."
-        if missing:
-            text += (
-                f" {', '.join(missing)} has no health check and its image is not one stackmedic"
-                " knows: write one that succeeds only when it accepts connections, and make"
-                f" {service} retry its first connection."
+        add_checks = (
+            advice(
+                "DEPENDENCY_NOT_READY.recommendation.add_checks", dependencies=", ".join(new_checks)
             )
-        return text
+            if new_checks
+            else None
+        )
+        write_checks = (
+            advice(
+                "DEPENDENCY_NOT_READY.recommendation.write_checks",
+                dependencies=", ".join(missing),
+                service=service,
+            )
+            if missing
+            else None
+        )
+        return sentences(text, add_checks, write_checks)
 
 
 _EXEC_FORMAT = re.compile(r"(?:exec (?P<path>/\S+?):? )?exec format error", re.IGNORECASE)
@@ -493,9 +519,9 @@ class ExecFormatError:
                     facts=facts,
                     evidence=refs,
                     recommendation=(
-                        f"Rebuild {image} for this host's platform (docker build --platform), or,"
-                        f" if {program or 'the entrypoint'} is a script, make its first line a"
-                        " shebang such as #!/bin/sh."
+                        advice("EXEC_FORMAT_ERROR.recommendation", image=image, program=program)
+                        if program
+                        else advice("EXEC_FORMAT_ERROR.recommendation.entrypoint", image=image)
                     ),
                 )
             )
@@ -578,9 +604,9 @@ class EntrypointCrlf:
             evidence=refs,
             location=location,
             recommendation=(
-                f"Convert {path or 'the entrypoint script'} to LF line endings (dos2unix, or your"
-                " editor's line-ending setting) and add `*.sh text eol=lf` to .gitattributes so"
-                " a Windows checkout does not bring CRLF back."
+                advice("ENTRYPOINT_CRLF.recommendation", path=path)
+                if path
+                else advice("ENTRYPOINT_CRLF.recommendation.entrypoint")
             ),
         )
 
@@ -695,10 +721,10 @@ class EntrypointNotExecutable:
             facts=facts,
             evidence=refs[:4],
             location=location,
-            recommendation=(
-                f"{target} is not executable in the image: add `RUN chmod +x {target}` after the"
-                f" COPY (or `COPY --chmod=755`), and record the bit in git with `git update-index"
-                f" --chmod=+x {script.path if script else target}`."
+            recommendation=advice(
+                "ENTRYPOINT_NOT_EXECUTABLE.recommendation",
+                target=target,
+                path=script.path if script else target,
             ),
         )
 
@@ -861,19 +887,24 @@ class SlowStart:
             confidence=0.85,
             facts=facts,
             evidence=refs,
-            recommendation=(
-                f"{service} needed {needed:.0f} s to become ready, but its health check declares"
-                f" it unhealthy after {budget:.0f} s (start_period + interval x retries). Set"
-                f" start_period to {params['start_period']}; the probe itself works."
+            recommendation=advice(
+                "SLOW_START.recommendation",
+                service=service,
+                needed=f"{needed:.0f}",
+                budget=f"{budget:.0f}",
+                start_period=params["start_period"],
             ),
         )
         propose(
             context,
             finding,
             title=f"Give the health check of {service} a start_period of {params['start_period']}",
-            rationale=(
-                f"{service} took {needed:.0f} s to start ({log_message(ready_line.text)}); failures"
-                f" during start_period do not count, so {params['start_period']} covers it."
+            rationale=advice(
+                "SLOW_START.rationale",
+                service=service,
+                needed=f"{needed:.0f}",
+                ready_line=log_message(ready_line.text),
+                start_period=params["start_period"],
             ),
             edit=ComposeEdit("set_healthcheck", service, params),
         )

@@ -9,9 +9,12 @@ from stackmedic.evidence.model import ContainerEvidence, Evidence, LogLine
 from stackmedic.model import Category, EvidenceRef, Finding, Fixability
 from stackmedic.patterns.base import COMPOSE, LOG, STATE, AnalysisContext
 from stackmedic.patterns.common import (
+    NO_TEXT,
+    advice,
     candidate_lines,
     compose_ref,
     containers_by_service,
+    either,
     log_ref,
     new_finding,
     state_ref,
@@ -156,12 +159,10 @@ class BindMountSourceMissing:
             confidence=0.9 if mount is not None else 0.75,
             facts=facts,
             evidence=all_refs,
-            recommendation=(
-                f"The host path {source or '(the mount source)'} did not exist when the container"
-                f" was created, so Docker mounted an empty directory at {target}. Create the file"
-                " on the host (remove the empty directory Docker made in its place) or fix the"
-                " source path, which is relative to the compose file; then recreate the container."
-                " No edit is proposed: only you know what the file should contain."
+            recommendation=advice(
+                "BIND_MOUNT_SOURCE_MISSING.recommendation",
+                source=either(source, "BIND_MOUNT_SOURCE_MISSING.the_source"),
+                target=target,
             ),
         )
 
@@ -249,11 +250,9 @@ class DiskFull:
             confidence=0.9,
             facts=facts,
             evidence=refs,
-            recommendation=(
-                f"The filesystem {service} writes to"
-                + (f" (volume {mount[0]})" if mount else "")
-                + " is full. Free space on the Docker host (`docker system df`, then prune unused"
-                " images, build cache and volumes) or give the volume more room, then restart"
-                f" {service}. No edit is proposed: what may be deleted is the operator's decision."
+            recommendation=advice(
+                "DISK_FULL.recommendation",
+                service=service,
+                volume=advice("DISK_FULL.volume", volume=mount[0]) if mount else NO_TEXT,
             ),
         )

@@ -1,12 +1,13 @@
 """Sentences of the run record in the report's language.
 
-The run record stores some sentences as text: finding summaries, repair
-titles, predictions and reasons, check details, phase notes, warnings and
-recommendations. This module shows each of them in another language when
-the record carries what a translation needs: a finding's `facts` for its
-pattern message, a repair's compose edit for its title, a `Message` for the
-others. Anything without that, such as a record written before checks and
-repairs stored messages, is shown as written. Pattern codes, service names, paths and
+The run record stores some sentences as text: finding summaries and
+recommendations, repair titles, rationales, predictions and reasons, check
+details, phase notes, warnings and recommendations. This module shows each
+of them in another language when the record carries what a translation
+needs: a finding's `facts` for its pattern message, a `Message` for the
+others, or for a repair title without one, its compose edit. Anything
+without that, such as a record written before patterns stored messages, is
+shown as written. Pattern codes, service names, paths and
 values are fields of the messages and are never translated.
 
 The CLI uses the same functions for its own output, so a finding reads the
@@ -41,6 +42,14 @@ def stored_text(text: str, form: Message | None, lang: str) -> str:
 
 def check_detail(check: CheckResult, lang: str) -> str:
     return stored_text(check.detail, check.detail_message, lang)
+
+
+def finding_recommendation(finding: Finding, lang: str) -> str:
+    return stored_text(finding.recommendation, finding.recommendation_message, lang)
+
+
+def repair_rationale(repair: Repair, lang: str) -> str:
+    return stored_text(repair.rationale, repair.rationale_message, lang)
 
 
 def repair_reason(repair: Repair, lang: str) -> str:
@@ -101,10 +110,13 @@ def finding_summary_message(finding: Finding) -> Message:
 def finding_recommendation_message(finding: Finding) -> Message:
     """Build the recommendation for a remaining finding as a `Message`.
 
-    `text` is the pattern's English advice, or the summary when it has none.
-    Other languages translate it as "fix" followed by the finding's
-    translated summary.
+    This is the pattern's advice in catalogue form when the finding keeps
+    one. Otherwise `text` is the pattern's English advice, or the summary
+    when it has none, and other languages translate it as "fix" followed by
+    the finding's translated summary.
     """
+    if finding.recommendation_message is not None:
+        return finding.recommendation_message
     return Message(
         key="report.recommendation.finding",
         params={"summary": asdict(finding_summary_message(finding))},
@@ -132,16 +144,20 @@ def repair_not_applied_message(repair: Repair) -> Message:
 def repair_title(repair: Repair, lang: str) -> str:
     """Return the repair's title in `lang`.
 
-    Patterns write titles in English. Another language builds the title from
-    the compose edit (`report.repair.title.<action>`). A code patch or an
-    edit of an unknown action keeps the stored title.
+    Patterns write titles in English. A title stored with its catalogue
+    form (`title_message`, a code patch's) is shown from it. Otherwise
+    another language builds the title from the compose edit
+    (`report.repair.title.<action>`), and an edit of an unknown action, or a
+    code patch from an older record, keeps the stored title.
     """
     title = repair_title_message(repair)
     return message_text(title, lang)
 
 
 def repair_title_message(repair: Repair) -> Message:
-    """Return the repair's title as a `Message` built from its compose edit."""
+    """Return the repair's title as a `Message`: its stored form, else one built from its compose edit."""
+    if repair.title_message is not None:
+        return repair.title_message
     edit = repair.edit
     if edit is None:
         return Message(key="", text=repair.title)

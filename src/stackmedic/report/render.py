@@ -13,8 +13,9 @@ language where the record keeps what a translation needs (see
 `stackmedic.report.localize`). Pattern codes, service names, paths and
 command lines are shown as they are.
 
-NOTE: a pattern's rationale and recommendation, and a repair's reason
-written when a file rejected the edit, have no catalogue form and are shown
+NOTE: a repair's reason written when a file rejected the edit has no
+catalogue form, and neither do a pattern's rationale and recommendation in
+a record written before patterns stored them as messages. These are shown
 as written in every language.
 """
 

@@ -69,8 +69,14 @@ class ReportView:
     def finding_summary(self, finding: Finding) -> str:
         return localize.finding_summary(finding, self.lang)
 
+    def finding_recommendation(self, finding: Finding) -> str:
+        return localize.finding_recommendation(finding, self.lang)
+
     def repair_title(self, repair: Repair) -> str:
         return localize.repair_title(repair, self.lang)
+
+    def repair_rationale(self, repair: Repair) -> str:
+        return localize.repair_rationale(repair, self.lang)
 
     def repair_reason(self, repair: Repair) -> str:
         return localize.repair_reason(repair, self.lang)
