@@ -160,6 +160,11 @@ class LogScanner:
         """Scan a log file of any size in chunks cut at line ends; memory stays near `chunk_bytes`.
 
         NOTE: a single line longer than `chunk_bytes` is read whole.
+        NOTE: only the Hyperscan pass runs in parallel. Reading the file,
+        numbering the candidate lines and building the matches hold the GIL,
+        which keeps this at about grep's throughput with 2 threads (see
+        docs/benchmarks.md). Scanning slices in worker processes would lift
+        that limit.
         """
         label = str(path) if origin is None else origin
         first_line = 1
