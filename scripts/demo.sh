@@ -39,6 +39,7 @@ stackmedic run "$work/tacoreservice" -p "$project" --run-dir "$work/run" "$@" ||
 echo
 echo "[demo] exit code $status (0 healthy, 1 problems remain, 2 usage or environment error)"
 echo "[demo] reports: $work/run/report.md, report.json and report.html"
+echo "[demo] undo the run's file changes: stackmedic rollback run --project-dir $work/tacoreservice --runs-dir $work"
 echo "[demo] the stack is still running: docker compose -p $project ps"
 echo "[demo] remove it with: docker compose -p $project down -v --rmi local"
 exit "$status"

@@ -60,6 +60,7 @@ class _Context:
     """Options shared by every command, set in the callback."""
 
     lang = "en"
+    lang_given = False
     quiet = False
     debug = False
     verbose = 0
@@ -114,13 +115,17 @@ def configure(
 def apply_common_options(lang: str | None, verbose: int, quiet: bool, debug: bool) -> None:
     """Apply --lang, -v, --quiet and --debug, given before or after the command name."""
     if lang is not None:
-        if normalize_language(lang) != lang and lang.replace("_", "-").lower() not in ("zh-cn", "en-us"):
+        if not _is_known_language(lang):
             raise typer.BadParameter(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
         state.lang = normalize_language(lang)
+        state.lang_given = True
     state.quiet = state.quiet or quiet
     state.debug = state.debug or debug
     state.verbose = max(state.verbose, verbose)
-    level = logging.WARNING
+    # NOTE: without -v only ERROR records reach the console. The commands
+    # print the run's warnings themselves, translated, so a WARNING record
+    # would show the same warning a second time, in English.
+    level = logging.ERROR
     if state.verbose == 1:
         level = logging.INFO
     if state.verbose >= 2 or state.debug:
@@ -305,7 +310,8 @@ def report(
     apply_common_options(lang, verbose, quiet, debug)
     from stackmedic.report.render import load_run, render
 
-    typer.echo(render(load_run(run_dir), output_format.value, state.lang), nl=False)
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    typer.echo(render(load_run(run_dir), output_format.value, state.lang, folder.resolve()), nl=False)
 
 
 @app.command()
@@ -361,9 +367,13 @@ def _print_run_summary(record: RunRecord, paths: list[Path]) -> None:
     passed = sum(1 for check in checks if check.passed)
     progress().result(t("cli.run.verdict", verdict=t(f"cli.verdict.{record.verdict.value}"),
                         cycles=len(record.cycles), passed=passed, total=len(checks)))
+    # Progress.result escapes markup itself, so these lines go in as plain text.
     for finding in record.remaining:
-        progress().result(escape(t("cli.run.remaining", code=finding.code, service=finding.service,
-                                   location=str(finding.location or "-"))))
+        if finding.location is None:
+            progress().result(t("cli.run.remaining", code=finding.code, service=finding.service))
+        else:
+            progress().result(t("cli.run.remaining_at", code=finding.code, service=finding.service,
+                                location=str(finding.location)))
     for path in paths:
         progress().result(t("cli.run.report", path=str(path)))
 
@@ -371,6 +381,57 @@ def _print_run_summary(record: RunRecord, paths: list[Path]) -> None:
 def _close_progress() -> None:
     if state.progress is not None:
         state.progress.close()
+
+
+def _show_click_error(error: Exception, show: Any) -> None:
+    """Print a Click usage error as one line in the CLI's language, with the help command as hint.
+
+    `stackmedic` without arguments prints the help instead, as Click does.
+    """
+    if any(cls.__name__ == "NoArgsIsHelpError" for cls in type(error).__mro__):
+        show()
+        return
+    if not state.lang_given:
+        state.lang = _language_from_arguments(sys.argv[1:]) or state.lang
+    format_message = getattr(error, "format_message", None)
+    # NOTE: the message body is Click's own and stays English. Only the
+    # prefix and the hint follow --lang.
+    text = format_message() if callable(format_message) else str(error)
+    command = _command_name(error)
+    help_command = f"stackmedic {command} --help" if command else "stackmedic --help"
+    hint = t("cli.usage.hint", help=help_command)
+    state.error_console.print(
+        f"stackmedic: {t('cli.error')}: {escape(text)} ({t('cli.hint')}: {escape(hint)})", soft_wrap=True
+    )
+
+
+def _command_name(error: Exception) -> str:
+    """Return the name of the subcommand a Click error was raised in, or "" for the top level."""
+    ctx = getattr(error, "ctx", None)
+    if ctx is None or getattr(ctx, "parent", None) is None:
+        return ""
+    return str(getattr(ctx, "info_name", "") or "")
+
+
+def _language_from_arguments(arguments: list[str]) -> str | None:
+    """Return the language of a valid `--lang X` or `--lang=X` among `arguments`.
+
+    Click may reject the command line before any command has applied
+    --lang, so the usage error looks for it here.
+    """
+    for index, argument in enumerate(arguments):
+        value: str | None = None
+        if argument == "--lang" and index + 1 < len(arguments):
+            value = arguments[index + 1]
+        elif argument.startswith("--lang="):
+            value = argument.removeprefix("--lang=")
+        if value is not None and _is_known_language(value):
+            return normalize_language(value)
+    return None
+
+
+def _is_known_language(value: str) -> bool:
+    return normalize_language(value) == value or value.replace("_", "-").lower() in ("zh-cn", "en-us")
 
 
 def main() -> None:
@@ -399,7 +460,8 @@ def main() -> None:
         # own copy of Click, so they are recognised by their interface.
         show, exit_code = getattr(error, "show", None), getattr(error, "exit_code", None)
         if callable(show) and isinstance(exit_code, int):
-            show()
+            _close_progress()
+            _show_click_error(error, show)
             sys.exit(int(ExitCode.USAGE) if exit_code else 0)
         if state.debug:
             raise

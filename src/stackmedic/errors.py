@@ -67,7 +67,7 @@ class EngineError(StackmedicError):
 
 
 class ContainerGoneError(EngineError):
-    """A container disappeared between listing and inspecting it."""
+    """A container was removed, or is being removed, while stackmedic read it."""
 
 
 class ComposeError(StackmedicError):

@@ -4,6 +4,10 @@ The lock is an advisory `flock` on `<project>/.stackmedic/lock`. The kernel
 drops it when the holding process ends, however it ends, so a crashed run
 never leaves a lock that blocks the next one. The file also stores who holds
 the lock (pid, host, run id, start time) for the message a second run prints.
+
+Given a compose project name, the lock also takes a second file named after
+it in a per-user folder, because two copies of a project in two folders can
+share one compose project name and so the same containers.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
+import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -32,23 +38,55 @@ except ImportError:  # pragma: no cover - not on Linux or macOS
 _MAX_ATTEMPTS = 5
 
 
+def name_lock_folder() -> Path:
+    """Return the per-user folder, under the runtime or temp folder, for the locks named after compose projects."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"stackmedic-{os.getuid()}" / "projects"
+
+
 class ProjectLock:
     """An exclusive lock on a compose project, taken with `with ProjectLock(...)`.
 
     `acquire` raises ProjectLockedError at once, without waiting, when
     another process holds the lock; the message names that process and run.
+    With `project_name`, another process that holds the lock of the same
+    compose project name in another folder counts too.
+
+    NOTE: the name lock is per user and per machine. Two users, or two
+    machines sharing one remote engine, are not kept apart by it.
     """
 
-    def __init__(self, project_dir: Path, run_id: str) -> None:
+    def __init__(self, project_dir: Path, run_id: str, project_name: str | None = None) -> None:
         self.path = project_dir / ".stackmedic" / "lock"
         self.run_id = run_id
+        self.project_dir = project_dir
+        self.project_name = project_name
         self._handle: IO[str] | None = None
+        # True for the inner lock on the file named after the compose project.
+        self._is_name_lock = False
+        self._name_lock: ProjectLock | None = None
+        if project_name:
+            self._name_lock = ProjectLock(project_dir, run_id, None)
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project_name)
+            self._name_lock.path = name_lock_folder() / f"{safe}.lock"
+            self._name_lock.project_name = project_name
+            self._name_lock._is_name_lock = True
 
     @property
     def held(self) -> bool:
         return self._handle is not None
 
     def acquire(self) -> None:
+        self._acquire_own()
+        if self._name_lock is None:
+            return
+        try:
+            self._name_lock.acquire()
+        except BaseException:
+            self.release()
+            raise
+
+    def _acquire_own(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:
             self._acquire_exclusive_create()
@@ -74,6 +112,8 @@ class ProjectLock:
         )
 
     def release(self) -> None:
+        if self._name_lock is not None:
+            self._name_lock.release()
         handle = self._handle
         if handle is None:
             return
@@ -107,6 +147,7 @@ class ProjectLock:
             "host": socket.gethostname(),
             "run_id": self.run_id,
             "started_at": utc_now(),
+            "project_dir": str(self.project_dir),
         }
         self._handle.seek(0)
         self._handle.truncate()
@@ -115,6 +156,15 @@ class ProjectLock:
 
     def _locked_error(self, owner: dict[str, object] | None) -> ProjectLockedError:
         project = str(self.path.parent.parent)
+        if self._is_name_lock:
+            text = message(
+                "errors.lock.name_held_by_run",
+                project=self.project_name,
+                path=str((owner or {}).get("project_dir", "?")),
+                run_id=str((owner or {}).get("run_id", "?")),
+                pid=str((owner or {}).get("pid", "?")),
+            )
+            return ProjectLockedError(text, hint=message("errors.lock.hint.wait"))
         if owner:
             text = message(
                 "errors.lock.held_by_run",

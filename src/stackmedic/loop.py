@@ -58,8 +58,14 @@ from stackmedic.report.localize import (
     repair_title,
 )
 from stackmedic.verify.checks import CheckRunner
-from stackmedic.verify.deploy import DeployResult, redeploy
-from stackmedic.verify.verdict import regressions, verdict_of
+from stackmedic.verify.deploy import (
+    DeployProgress,
+    DeployResult,
+    DeployStage,
+    ImagesNotReadyError,
+    redeploy,
+)
+from stackmedic.verify.verdict import regressions, state_verdict
 from stackmedic.verify.wait import wait_until_settled
 
 logger = logging.getLogger(__name__)
@@ -96,7 +102,6 @@ class _Pending:
     changeset: ChangeSet
     applied: list[Repair]
     cycle: CycleRecord
-    deployed: bool = False
 
 
 @dataclass
@@ -110,6 +115,8 @@ class _State:
     checks_since: float = 0.0
     # Repairs rolled back once are not tried again: key -> reason.
     rolled_back: dict[str, Message] = field(default_factory=dict)
+    # The latest deploy of the run, so that Ctrl-C can tell how far it got.
+    deploy: DeployProgress | None = None
     pending: _Pending | None = None
 
 
@@ -128,8 +135,23 @@ def run_loop(
     say = notify or (lambda key, **fields: None)
     run_id = options.run_dir.name if options.run_dir else new_run_id()
     run_dir = options.run_dir or project.project_dir / ".stackmedic" / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # The lock comes first, so a second run (a dry run too) gets the lock's
+    # message rather than one about containers the first run is replacing,
+    # and leaves no empty run folder behind.
+    with ProjectLock(project.project_dir, run_id, project.name):
+        return _run_locked(project, engine, plan, options, run_id, run_dir, say)
 
+
+def _run_locked(
+    project: ComposeProject,
+    engine: DockerEngine,
+    plan: Plan,
+    options: LoopOptions,
+    run_id: str,
+    run_dir: Path,
+    say: Notify,
+) -> RunRecord:
+    run_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord(
         run_id=run_id,
         plan_id=plan.id,
@@ -148,37 +170,57 @@ def run_loop(
         record.add_warning("report.warning.no_functional_checks")
 
     state = _State()
-    with ProjectLock(project.project_dir, run_id):
-        try:
-            _baseline(project, engine, plan, record, state, say, dry_run=options.dry_run,
-                      lang=options.lang)
-            for number in range(1, options.max_cycles + 1):
-                cycle = CycleRecord(number=number)
-                record.cycles.append(cycle)
-                say("cycle.start", number=number, total=options.max_cycles)
-                if not _run_cycle(project, engine, plan, options, record, cycle, state, run_dir, say):
-                    break
-                if cycle.verdict == Verdict.HEALTHY:
-                    record.stop_reason = "healthy"
-                    break
-            else:
-                record.stop_reason = "max_cycles"
-        except KeyboardInterrupt:
-            _interrupted(record, state, say, options.lang)
-            _finish(record, state)
-            raise RunInterrupted(record) from None
+    try:
+        _baseline(project, engine, plan, record, state, say, dry_run=options.dry_run,
+                  lang=options.lang)
+        for number in range(1, options.max_cycles + 1):
+            cycle = CycleRecord(number=number)
+            record.cycles.append(cycle)
+            say("cycle.start", number=number, total=options.max_cycles)
+            if not _run_cycle(project, engine, plan, options, record, cycle, state, run_dir, say):
+                break
+            if cycle.verdict == Verdict.HEALTHY:
+                record.stop_reason = "healthy"
+                break
+        else:
+            record.stop_reason = "max_cycles"
+    except KeyboardInterrupt:
+        _interrupted(record, state, say, options.lang)
+        _finish(record, plan)
+        raise RunInterrupted(record) from None
 
-    _finish(record, state)
+    _finish(record, plan)
     return record
 
 
 def _interrupted(record: RunRecord, state: _State, say: Notify, lang: str) -> None:
-    """Roll back the change set that was applied but not verified, and note the interruption."""
+    """Roll back the change set that was applied but not verified, and note the interruption.
+
+    Nothing is redeployed, so that Ctrl-C ends the run at once. A warning
+    tells what the containers run now: the edited configuration when the
+    deploy had finished, or maybe only part of the stack when Ctrl-C came
+    between the start of `down` and the end of `up`.
+    """
     record.stop_reason = "interrupted"
+    deploy = state.deploy
     pending = state.pending
-    if pending is None:
-        return
     state.pending = None
+    if pending is not None:
+        _restore_interrupted(record, pending, say, lang)
+
+    if deploy is not None and deploy.partly_deployed:
+        record.add_warning("report.warning.interrupted_partly_deployed",
+                           project=record.project_name, project_dir=record.project_dir)
+        if pending is not None and pending.cycle.phases:
+            pending.cycle.phases[-1].add_note("report.note.interrupted_partly_deployed",
+                                              project=record.project_name)
+        say("warning", text=message_text(record.warning_messages[-1], lang))
+    elif pending is not None and deploy is not None and deploy.stage >= DeployStage.SETTLE:
+        record.add_warning("report.warning.interrupted_after_deploy", number=pending.cycle.number)
+
+
+def _restore_interrupted(record: RunRecord, pending: _Pending, say: Notify, lang: str) -> None:
+    """Restore the files of an interrupted cycle, or warn that they could not be restored."""
     cycle = pending.cycle
     phase = cycle.phases[-1] if cycle.phases else _phase(cycle, "REPAIR-01")
     try:
@@ -193,13 +235,12 @@ def _interrupted(record: RunRecord, state: _State, say: Notify, lang: str) -> No
                            error=error.translatable)
         phase.add_note("report.note.interrupted_rollback_failed", error=error.translatable)
         return
+    reason = message("report.reason.interrupted")
     for repair in pending.applied:
-        repair.set_reason(message("report.reason.interrupted"), lang)
+        repair.set_reason(reason, lang)
     cycle.rolled_back = True
     phase.add_note("report.note.interrupted_restored")
-    say("cycle.rollback", reasons="interrupted")
-    if pending.deployed:
-        record.add_warning("report.warning.interrupted_after_deploy", number=cycle.number)
+    say("cycle.rollback", reasons=message_text(reason, lang))
 
 
 def _baseline(
@@ -226,7 +267,9 @@ def _baseline(
             )
         say("baseline.deploy")
         record.add_warning("report.warning.deployed_first")
+        state.deploy = DeployProgress(DeployStage.UP)
         project.up(build=True)
+        state.deploy.stage = DeployStage.DONE
     say("baseline.wait", timeout=plan.settle_timeout)
     settle = wait_until_settled(engine, project.name, plan.settle_timeout)
     state.snapshots = settle.snapshots
@@ -282,10 +325,12 @@ def _run_cycle(
         say("finding", code=finding.code, service=finding.service,
             summary=finding_summary(finding, options.lang))
 
-    # REPAIR-01: predict, then apply. A stack whose checks all pass is
+    # REPAIR-01: predict, then apply. A healthy stack (see state_verdict) is
     # diagnosed and reported, but never edited.
     phase = _phase(cycle, "REPAIR-01")
-    if state.checks and verdict_of(state.checks) == Verdict.HEALTHY:
+    functional = plan.has_functional_checks
+    if state.checks and state_verdict(state.checks, cycle.findings,
+                                      functional_checks=functional) == Verdict.HEALTHY:
         phase.add_note("report.note.all_checks_pass")
         phase.finished_at = utc_now()
         cycle.verdict = Verdict.HEALTHY
@@ -315,7 +360,7 @@ def _run_cycle(
         _say_repairs(repairs, options.lang, say)
         phase.add_note("report.note.no_safe_repair")
         phase.finished_at = utc_now()
-        cycle.verdict = verdict_of(state.checks)
+        cycle.verdict = state_verdict(state.checks, cycle.findings, functional_checks=functional)
         record.stop_reason = "no_repairs"
         return False
     with DeferredInterrupt():
@@ -334,12 +379,12 @@ def _run_cycle(
     phase.finished_at = utc_now()
     if options.dry_run:
         phase.add_note("report.note.dry_run")
-        cycle.verdict = verdict_of(state.checks)
+        cycle.verdict = state_verdict(state.checks, cycle.findings, functional_checks=functional)
         record.stop_reason = "dry_run"
         return False
     if not applied:
         phase.add_note("report.note.rejected_on_write")
-        cycle.verdict = verdict_of(state.checks)
+        cycle.verdict = state_verdict(state.checks, cycle.findings, functional_checks=functional)
         record.stop_reason = "no_repairs"
         return False
 
@@ -408,9 +453,16 @@ def _verify(
     phase = _phase(cycle, "VERIFY-01")
     say("phase.deploy")
     before_calls = len(project.calls)
-    pending.deployed = True
+    state.deploy = DeployProgress()
     try:
-        deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout)
+        deploy = redeploy(project, engine, settle_timeout=plan.settle_timeout, progress=state.deploy)
+    except ImagesNotReadyError as error:
+        # Nothing was stopped: the running containers still have the
+        # configuration that the rollback restores, so it is not redeployed.
+        phase.calls += project.calls[before_calls:]
+        reason = message("report.reason.images_not_ready", error=error.translatable)
+        return _roll_back_cycle(project, engine, plan, record, cycle, phase, state, [reason], say,
+                                options.lang, stack_untouched=True)
     except ComposeError as error:
         phase.calls += project.calls[before_calls:]
         reason = message("report.reason.deploy_failed", error=error.translatable)
@@ -424,7 +476,6 @@ def _verify(
     say("phase.checks", count=len(plan.checks))
     cycle.checks = CheckRunner(engine, project.name, deploy.started_at).run_all(plan.checks)
     _say_checks(cycle.checks, options.lang, say)
-    cycle.verdict = verdict_of(cycle.checks)
     cycle.verdict_latency_seconds = round(time.time() - deploy.settle.settled_at, 3)
 
     evidence_after = collect(project, engine, log_tail=options.log_tail)
@@ -432,6 +483,8 @@ def _verify(
     # Copies: the next cycle numbers the re-scan's own findings as its diagnosis.
     cycle.log_findings = number_findings(copy.deepcopy(analysis_after.findings), f"C{cycle.number}-V-")
     phase.calls.append("log re-scan: evidence collected again and analysed")
+    cycle.verdict = state_verdict(cycle.checks, cycle.log_findings,
+                                  functional_checks=plan.has_functional_checks)
 
     worse = [
         message_of(reason) or Message(key="", text=reason)
@@ -471,11 +524,16 @@ def _roll_back_cycle(
     worse: list[Message],
     say: Notify,
     lang: str,
+    *,
+    stack_untouched: bool = False,
 ) -> bool:
     """Restore the cycle's files, redeploy them and check again; return False when the loop must stop.
 
     `worse` lists why the cycle made things worse. The rolled-back repairs
-    are remembered so no later cycle tries them again.
+    are remembered so no later cycle tries them again. With
+    `stack_untouched` (the deploy failed before it stopped anything) the
+    restored files are not redeployed, and the checks from before the cycle
+    stay the current ones.
     """
     pending = state.pending
     assert pending is not None
@@ -501,10 +559,17 @@ def _roll_back_cycle(
         )
     cycle.rolled_back = True
     phase.add_note("report.note.rolled_back", reasons=reasons)
+    if stack_untouched:
+        phase.add_note("report.note.stack_left_running")
+        state.evidence = None
+        state.analysis = None
+        phase.finished_at = utc_now()
+        return True
 
     before_calls = len(project.calls)
+    state.deploy = DeployProgress()
     try:
-        restored = redeploy(project, engine, settle_timeout=plan.settle_timeout)
+        restored = redeploy(project, engine, settle_timeout=plan.settle_timeout, progress=state.deploy)
     except ComposeError as error:
         phase.calls += project.calls[before_calls:]
         phase.add_note("report.note.redeploy_restored_failed", error=error.translatable)
@@ -572,10 +637,9 @@ def repair_key(repair: Repair) -> str:
     return json.dumps(payload, sort_keys=True, default=str)
 
 
-def _finish(record: RunRecord, state: _State) -> None:
+def _finish(record: RunRecord, plan: Plan) -> None:
     """Fill the verdict, fixed and remaining problems and the recommendations."""
     record.finished_at = utc_now()
-    record.verdict = verdict_of(record.final_checks)
 
     first = record.cycles[0].findings if record.cycles else []
     last_cycle = record.cycles[-1] if record.cycles else None
@@ -591,6 +655,8 @@ def _finish(record: RunRecord, state: _State) -> None:
     gone = [f for f in first if (f.code, f.service) not in remaining_keys]
     record.fixed = [f for f in gone if _was_repaired(f, gone, record)]
     record.remaining = list(final)
+    record.verdict = state_verdict(record.final_checks, record.remaining,
+                                   functional_checks=plan.has_functional_checks)
     _record_proposal_outcomes(record)
     record.recommendations = recommend(record)
 

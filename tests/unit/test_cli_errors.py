@@ -54,3 +54,53 @@ def test_chinese_messages_with_lang_option(tmp_path):
 
     assert result.returncode == 2
     assert "错误" in result.stderr
+
+
+def test_invalid_option_value_one_line():
+    result = stackmedic("diagnose", "--format", "xml")
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("stackmedic: error: Invalid value for '--format'")
+    assert lines[0].endswith("(hint: run stackmedic diagnose --help)")
+
+
+def test_option_before_command_top_help():
+    result = stackmedic("-p", "demo", "diagnose")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == "stackmedic: error: No such option: -p (hint: run stackmedic --help)"
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_usage_error_prefix_and_hint_follow_lang(position):
+    arguments = ["diagnose", "--format", "xml"]
+    if position == "before":
+        arguments = ["--lang", "zh-CN", *arguments]
+    else:
+        arguments = [*arguments, "--lang=zh-CN"]
+
+    result = stackmedic(*arguments)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("stackmedic: 错误: ")
+    assert "提示: 运行 stackmedic diagnose --help 查看用法" in lines[0]
+
+
+def test_unknown_language_is_one_line_usage_error():
+    result = stackmedic("--lang", "fr", "diagnose")
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown language 'fr'" in lines[0]
+
+
+def test_no_arguments_prints_help():
+    result = stackmedic()
+
+    assert result.returncode == 2
+    assert "Usage" in result.stdout + result.stderr

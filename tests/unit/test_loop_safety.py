@@ -36,7 +36,7 @@ from stackmedic.model import (
 )
 from stackmedic.plan import Plan
 from stackmedic.repair import DeferredInterrupt
-from stackmedic.verify.deploy import DeployResult
+from stackmedic.verify.deploy import DeployProgress, DeployResult, DeployStage
 from stackmedic.verify.wait import SettleResult
 
 SOURCE = Path(__file__).parents[2] / "src" / "stackmedic"
@@ -63,6 +63,8 @@ class World:
     deploys: int = 0
     events: list[str] = field(default_factory=list)
     fail_deploy: Callable[[int], BaseException | None] = lambda number: None
+    # The step a failing deploy has reached when it raises.
+    fail_stage: DeployStage = DeployStage.SETTLE
 
     @property
     def compose(self) -> Path:
@@ -131,12 +133,20 @@ def simulate_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
         )
 
     def fake_redeploy(
-        project: FakeProject, engine: FakeEngine, *, settle_timeout: float
+        project: FakeProject,
+        engine: FakeEngine,
+        *,
+        settle_timeout: float,
+        progress: DeployProgress | None = None,
     ) -> DeployResult:
         state.deploys += 1
         failure = state.fail_deploy(state.deploys)
         if failure is not None:
+            if progress is not None:
+                progress.stage = state.fail_stage
             raise failure
+        if progress is not None:
+            progress.stage = DeployStage.DONE
         state.deployed = state.compose.read_text()
         state.events.append(f"deploy {state.deploys}")
         now = time.time()

@@ -310,7 +310,10 @@ def test_required_variable_not_set_is_missing() -> None:
         "code_default": None,
         "proposed": None,
         "reason": "required",
+        "values_part": {"key": "", "params": {}, "text": ""},
     }
+    # Neither a code default nor a proposed value is known, so the summary names none.
+    assert finding.summary == "api: the environment variable DATABASE_URL is not set in compose"
     assert finding.repairs == []
     assert finding.fixable_by is Fixability.HUMAN
     assert "app/db.py:7" in finding.recommendation

@@ -172,7 +172,7 @@ def test_chinese_final_line_says_how_long() -> None:
         progress.notify("phase.deploy")
         clock.now += 3.0
 
-    assert "VERIFY-01：重新部署（down 保留数据卷，up --build -d）（用时 3.0 秒）" in ANSI.sub(
+    assert "VERIFY-01：重新部署（先构建或拉取镜像，再 down 保留数据卷，up -d）（用时 3.0 秒）" in ANSI.sub(
         "", stream.getvalue()
     )
 

@@ -111,9 +111,11 @@ def test_loaded_run_renders_the_same_report(tmp_path: Path) -> None:
 
     loaded = load_run(tmp_path / "report.json")
 
-    assert render_markdown(loaded, "zh-CN") == (tmp_path / "report.md").read_text(encoding="utf-8")
+    # `stackmedic report` passes the run folder, as write_reports does.
+    folder = tmp_path.resolve()
+    assert render_markdown(loaded, "zh-CN", folder) == (tmp_path / "report.md").read_text(encoding="utf-8")
     assert render_json(loaded) == (tmp_path / "report.json").read_text(encoding="utf-8")
-    assert render_html(loaded, "zh-CN") == (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert render_html(loaded, "zh-CN", folder) == (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -196,3 +198,37 @@ def test_load_run_ignores_fields_it_does_not_know(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text(json.dumps(document))
 
     assert load_run(tmp_path) == builders.healthy_run()
+
+
+def test_report_header_names_run_folder_and_rollback(tmp_path: Path) -> None:
+    run = builders.run_with_remaining_problems()
+    run_dir = tmp_path / "run"
+
+    write_reports(run, run_dir, "en")
+
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert f"| Run folder | `{run_dir.resolve()}` |" in text
+    expected = (
+        f"stackmedic rollback run --project-dir {run.project_dir} "
+        f"--runs-dir {tmp_path.resolve()}"
+    )
+    assert f"| Undo this run's file changes | `{expected}` |" in text
+    assert str(run_dir.resolve()) in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_rollback_command_omits_default_runs_dir(tmp_path: Path) -> None:
+    run = builders.run_with_remaining_problems()
+    run.project_dir = str(tmp_path)
+    run_dir = tmp_path / ".stackmedic" / "runs" / run.run_id
+
+    write_reports(run, run_dir, "en")
+
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert f"`stackmedic rollback {run.run_id} --project-dir {tmp_path}`" in text
+    assert "--runs-dir" not in text
+
+
+def test_dry_run_report_offers_no_rollback(tmp_path: Path) -> None:
+    write_reports(builders.dry_run(), tmp_path / "run", "en")
+
+    assert "stackmedic rollback" not in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")

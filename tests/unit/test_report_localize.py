@@ -127,6 +127,14 @@ def test_repair_titles_follow_the_compose_edit_in_chinese() -> None:
     [
         (["CMD", "redis-cli", "ping"], "redis-cli ping"),
         (
+            ["CMD", "python", "-c", "import urllib.request; print(1)"],
+            "python -c 'import urllib.request; print(1)'",
+        ),
+        (
+            ["CMD", "python", "-c", "open('/tmp/ready')"],
+            "python -c \"open('/tmp/ready')\"",
+        ),
+        (
             ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
             "curl -f http://localhost/ || exit 1",
         ),

@@ -11,7 +11,7 @@ import run_builders as builders
 
 from stackmedic.errors import StackmedicError
 from stackmedic.i18n import LANGUAGES, catalogue, translate
-from stackmedic.model import RunRecord, Verdict
+from stackmedic.model import Recommendation, RunRecord, Verdict
 from stackmedic.report import localize, render
 from stackmedic.report.render import render_markdown
 
@@ -182,9 +182,12 @@ def test_rejected_repair_shows_its_reason_and_no_diff() -> None:
         in text
     )
     assert "- **Reason**: no effect: TACORESERVICE_HOST is already tacoreservice" in text
-    assert "⚠️ **Repair rejected**" in text
+    # A repair rejected because it would change nothing is a correct
+    # prediction, labelled apart from repairs that failed.
+    assert "⚠️ **Rejected before applying: no effect**" in text
+    assert "⚠️ **Repair rejected**" not in text
     # The same rejection in cycles 1 and 2 is one outcome naming both cycles.
-    assert text.count("⚠️ **Repair rejected**") == 1
+    assert text.count("⚠️ **Rejected before applying: no effect**") == 1
     assert "— cycle 1, 2: no effect" in text
 
 
@@ -472,3 +475,25 @@ def test_chinese_repair_titles_come_from_the_edit() -> None:
         in text
     )
     assert "Set TACORESERVICE_BACKEND_PORT=5556 on tacoreservice-worker" not in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_effect_rejection_counted_apart_from_failed_repairs(lang: str) -> None:
+    text = render_markdown(builders.run_with_remaining_problems(), lang)
+
+    assert translate("report.conclusion.no_effect.one", lang, count=1) in text
+    assert translate("report.conclusion.not_in_effect.one", lang, count=1) not in text
+
+
+def test_finding_recommended_once_at_highest_priority() -> None:
+    run = builders.run_with_remaining_problems()
+    high = [r for r in run.recommendations if r.priority == "high" and r.code]
+    assert high, "the builder must recommend at least one finding at high priority"
+    run.recommendations.append(
+        Recommendation(priority="low", text="Repair of the same finding: not applied",
+                       code=high[0].code, service=high[0].service)
+    )
+
+    text = render_markdown(run, "en")
+
+    assert "Repair of the same finding: not applied" not in text

@@ -12,7 +12,13 @@ from stackmedic.engine.docker_api import SERVICE_LABEL, ExecResult
 from stackmedic.errors import EngineError
 from stackmedic.i18n import message_text
 from stackmedic.model import CheckResult, CheckSpec, ContainerSnapshot, Verdict, message, message_of
-from stackmedic.verify.checks import CheckRunner, evaluate_json_expectation
+from stackmedic.verify.checks import (
+    OUTPUT_CUT,
+    OUTPUT_SHOWN_CHARS,
+    CheckRunner,
+    evaluate_json_expectation,
+    output_excerpt,
+)
 from stackmedic.verify.verdict import regressions, success_rate, verdict_of
 from stackmedic.verify.wait import is_settled
 
@@ -178,6 +184,25 @@ def test_exec_without_output_translates_placeholder() -> None:
     assert result.detail.endswith("exited 1: (no output)")
     assert result.detail_message is not None
     assert message_text(result.detail_message, "zh-CN").endswith("退出码 1：（没有输出）")
+
+
+def test_long_exec_output_shows_head_and_tail() -> None:
+    output = '{"workers": [' + ", ".join(f'"worker-{n}"' for n in range(60)) + '], "result": "done"}\n'
+    engine = FakeCheckEngine({"p-api-1": ("running", None)},
+                             exec_result=ExecResult(exit_code=0, output=output))
+
+    result = run_check(engine, CheckSpec("cli", "exec", {"service": "api", "command": ["tacore", "list"]}))
+
+    excerpt = result.detail.removeprefix("`tacore list` in p-api-1 exited 0: ")
+    assert excerpt.startswith('{"workers": ["worker-0", ')
+    assert excerpt.endswith('"result": "done"}')
+    assert OUTPUT_CUT in excerpt
+    assert len(excerpt) <= OUTPUT_SHOWN_CHARS
+
+
+def test_short_exec_output_is_shown_whole() -> None:
+    assert output_excerpt("line one\n  line two\n") == "line one line two"
+    assert OUTPUT_CUT not in output_excerpt("x" * OUTPUT_SHOWN_CHARS)
 
 
 def test_check_that_cannot_run_nests_the_error() -> None:

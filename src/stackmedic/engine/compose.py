@@ -1,4 +1,4 @@
-"""The Compose v2 CLI (`docker compose`) for config, up and down."""
+"""The Compose v2 CLI (`docker compose`) for config, build, pull, up and down."""
 
 from __future__ import annotations
 
@@ -119,6 +119,14 @@ class ComposeProject:
         if build:
             arguments.insert(1, "--build")
         self._compose(arguments, timeout=timeout)
+
+    def build(self, services: list[str] | None = None, *, timeout: float = 900) -> None:
+        """Build the images of `services` (default: every service with a build section)."""
+        self._compose(["build", *(services or [])], timeout=timeout)
+
+    def pull(self, services: list[str], *, timeout: float = 900) -> None:
+        """Pull the images of `services` from their registries."""
+        self._compose(["pull", *services], timeout=timeout)
 
     def down(self, *, timeout: float = 300) -> None:
         """Stop and remove the project's containers and networks; volumes are kept."""

@@ -23,6 +23,14 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 REPLICA_LABEL = "com.docker.compose.container-number"
 
+# Parts of Engine error messages, in lower case, that mean the container is
+# removed or being removed. Docker Engine 20.10 returns 404 "No such
+# container: ID" once it is removed, and 409 "can not get logs from container
+# which is dead or marked for removal" while it is removed.
+# NOTE: "removal of container ID is already in progress" (409) was not seen
+# in a test; it is matched in case a call meets a removal that is running.
+_GONE_MARKERS = ("no such container", "marked for removal", "removal of container")
+
 
 @dataclass
 class ExecResult:
@@ -60,6 +68,16 @@ class DockerEngine:
 
     def version(self) -> dict[str, Any]:
         return dict(self._call("GET /version", self.api.version))
+
+    def image_exists(self, image: str) -> bool:
+        """Tell whether the engine has the image `image` (a name, name:tag or ID) locally."""
+        try:
+            self._call(f"GET /images/{image}/json", self.api.inspect_image, image)
+        except EngineError as error:
+            if isinstance(error.__cause__, docker.errors.NotFound):
+                return False
+            raise
+        return True
 
     def project_containers(self, project: str) -> list[dict[str, Any]]:
         """Return the list entries (not inspect payloads) of every container of a project."""
@@ -166,6 +184,12 @@ class DockerEngine:
         if reader.is_alive():
             return ExecResult(exit_code=None, output="", timed_out=True)
         if failure:
+            call = f"POST /exec/{exec_id[:12]}/start"
+            if isinstance(failure[0], docker.errors.APIError) and is_container_gone(failure[0]):
+                raise ContainerGoneError(
+                    message("errors.engine.container_gone", container=container_id[:12], call=call),
+                    container=container_id,
+                ) from failure[0]
             raise EngineError(
                 message(
                     "errors.engine.exec_failed",
@@ -201,14 +225,19 @@ class DockerEngine:
         call = f"GET /containers/{container_id[:12]}/archive?path={path}"
         try:
             stream, stat = self.api.get_archive(container_id, path)
-        except docker.errors.NotFound as error:
-            # The container exists (callers take it from fresh evidence), so
-            # a 404 here is about the path.
-            raise EngineError(
-                message("errors.engine.file_not_found", path=path, container=container_id[:12]),
-                container=container_id,
-            ) from error
         except docker.errors.APIError as error:
+            # The engine returns 404 both for a missing path and for a missing
+            # container, so only its message tells them apart.
+            if is_container_gone(error):
+                raise ContainerGoneError(
+                    message("errors.engine.container_gone", container=container_id[:12], call=call),
+                    container=container_id,
+                ) from error
+            if isinstance(error, docker.errors.NotFound):
+                raise EngineError(
+                    message("errors.engine.file_not_found", path=path, container=container_id[:12]),
+                    container=container_id,
+                ) from error
             raise EngineError(
                 message("errors.engine.call_failed", call=call, error=_short(error)),
                 container=container_id,
@@ -237,16 +266,13 @@ class DockerEngine:
         logger.debug("engine call %s", call)
         try:
             return function(*args, **kwargs)
-        except docker.errors.NotFound as error:
-            if container:
+        except docker.errors.APIError as error:
+            gone = isinstance(error, docker.errors.NotFound) or is_container_gone(error)
+            if container and gone:
                 raise ContainerGoneError(
                     message("errors.engine.container_gone", container=container[:12], call=call),
                     container=container,
                 ) from error
-            raise EngineError(
-                message("errors.engine.call_failed", call=call, error=_short(error))
-            ) from error
-        except docker.errors.APIError as error:
             raise EngineError(
                 message("errors.engine.call_failed", call=call, error=_short(error)),
                 container=container,
@@ -256,6 +282,16 @@ class DockerEngine:
                 message("errors.engine.lost", call=call, error=_short(error)),
                 hint=message("errors.engine.hint.start"),
             ) from error
+
+
+def is_container_gone(error: docker.errors.APIError) -> bool:
+    """Tell whether an Engine API error reports its container as removed or being removed.
+
+    A 409 "container ID is not running" is not one of them: that container
+    still exists, stopped.
+    """
+    explanation = str(error.explanation or "").lower()
+    return any(marker in explanation for marker in _GONE_MARKERS)
 
 
 def iterate_stream(stream: Any) -> Iterator[Any]:

@@ -23,9 +23,12 @@ from stackmedic.patterns.common import (
     log_message,
     log_ref,
     new_finding,
+    no_summary_part,
     sentences,
     source_file,
     source_ref,
+    summary_part,
+    times_part,
 )
 from stackmedic.patterns.configuration import env_key_error_names
 from stackmedic.patterns.connections import failure_kind
@@ -134,6 +137,12 @@ class PythonException:
             "message": message,
             "occurrences": len(occurrences.tracebacks),
             "location": str(location) if location is not None else None,
+            "occurrences_part": times_part(len(occurrences.tracebacks)),
+            "location_part": (
+                summary_part("PYTHON_EXCEPTION.summary.location", location=str(location))
+                if location is not None
+                else no_summary_part()
+            ),
         }
         where = (
             advice(
@@ -269,6 +278,7 @@ class KeyErrorPattern:
             "closest_column": closest,
             "function": function,
             "occurrences": len(group.occurrences.lines),
+            "table_part": _key_error_table_part(table, closest),
         }
         refs = group.occurrences.refs()
         location = group.frame_location
@@ -415,6 +425,17 @@ TYPO_SIMILARITY = 0.88
 SAME_VERB_SIMILARITY = 0.6
 
 
+def _key_error_table_part(table: str | None, closest: str | None) -> dict[str, Any]:
+    """Return the KEY_ERROR summary clause naming the table and the closest column, when known."""
+    if table is not None and closest is not None:
+        return summary_part("KEY_ERROR.summary.table_closest", table=table, column=closest)
+    if table is not None:
+        return summary_part("KEY_ERROR.summary.table", table=table)
+    if closest is not None:
+        return summary_part("KEY_ERROR.summary.closest", column=closest)
+    return no_summary_part()
+
+
 def closest_method(attribute: str, methods: list[str]) -> str | None:
     best: tuple[float, str] | None = None
     verb = attribute.split("_", 1)[0]
@@ -480,7 +501,7 @@ class MissingAttribute:
         signatures = [_signature(name, info.methods[name]) for name in methods] if info else []
         call, location = self._call_site(context, service, attribute, occurrences)
 
-        facts = {
+        facts: dict[str, Any] = {
             "class_name": owner,
             "attribute": attribute,
             "methods": signatures,
@@ -489,6 +510,12 @@ class MissingAttribute:
             "call": call.expression if call is not None else None,
             "occurrences": len(occurrences.lines) or len(occurrences.tracebacks),
         }
+        closest = facts["closest_method"]
+        facts["closest_method_part"] = (
+            summary_part("MISSING_ATTRIBUTE.summary.closest", method=closest)
+            if closest is not None
+            else no_summary_part()
+        )
         refs = occurrences.refs()
         if call is not None:
             refs.append(source_ref(source_file(evidence, service, call.path), call.path, call.line))

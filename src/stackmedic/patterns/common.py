@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from stackmedic.analysis import dockerfile, locate
 from stackmedic.evidence.model import ContainerEvidence, Evidence, HealthProbe, LogLine, SourceFile
-from stackmedic.i18n import Message, display_fields, message, translate
+from stackmedic.i18n import Message, as_message, display_fields, message, translate
 from stackmedic.model import (
     Category,
     ComposeEdit,
@@ -308,12 +309,44 @@ class HealthcheckSpec:
         return " ".join(self.test)
 
     @property
+    def quoted_command(self) -> str:
+        """Return the probe as a command line for finding texts.
+
+        A CMD list is shell-quoted, so an argument with spaces keeps its
+        quotes; a CMD-SHELL string is shown as written.
+        """
+        if self.test and self.test[0] == "CMD-SHELL":
+            return " ".join(self.test[1:])
+        if self.test and self.test[0] == "CMD":
+            return shell_join(self.test[1:])
+        return shell_join(self.test)
+
+    @property
     def argv(self) -> list[str]:
         if self.test and self.test[0] == "CMD":
             return self.test[1:]
         if self.test and self.test[0] == "CMD-SHELL":
             return ["/bin/sh", "-c", " ".join(self.test[1:])]
         return self.test
+
+
+def shell_join(arguments: list[str]) -> str:
+    """Join `arguments` into a POSIX shell command line that reads back as the same list.
+
+    An argument with single quotes but no `"`, `$`, backquote or backslash
+    goes in double quotes, which reads better than `shlex.quote`'s `'"'"'`
+    for the usual `python -c "...('http://...')"` probe.
+    """
+    return " ".join(_shell_quote(argument) for argument in arguments)
+
+
+def _shell_quote(argument: str) -> str:
+    quoted = shlex.quote(argument)
+    if quoted == argument or "'" not in argument:
+        return quoted
+    if not any(character in argument for character in '"$`\\'):
+        return f'"{argument}"'
+    return quoted
 
 
 def normalize_test(test: Any) -> list[str]:
@@ -398,9 +431,63 @@ def containers_by_service(evidence: Evidence) -> dict[str, list[ContainerEvidenc
 
 
 def summary_for(code: str, service: str, facts: dict[str, Any], lang: str = "en") -> str:
-    fields = display_fields(facts)
+    """Fill the pattern's `finding.<code>` sentence; a summary part among the facts gives its text."""
+    plain = {name: _part_text(value) for name, value in facts.items()}
+    fields = display_fields(plain)
     fields["service"] = service
     return translate(f"finding.{code}", lang, **fields)
+
+
+def _part_text(value: Any) -> Any:
+    part = as_message(value)
+    return value if part is None else part.text
+
+
+def summary_part(key: str, /, **params: Any) -> dict[str, Any]:
+    """Build an optional clause of a finding summary, `patterns.<key>`, to store among the facts.
+
+    The clause is a message in its JSON form, so the report translates it
+    with the summary. Use `no_summary_part()` where the clause does not
+    apply, for instance when the value it would name is unknown or zero.
+    """
+    return asdict(advice(key, **params))
+
+
+def no_summary_part() -> dict[str, Any]:
+    """Return an empty summary clause (see `summary_part`)."""
+    return asdict(NO_TEXT)
+
+
+def times_part(count: int) -> dict[str, Any]:
+    """Return the summary clause " (once)" or " (N times)"; none for a count of 0."""
+    if count <= 0:
+        return no_summary_part()
+    if count == 1:
+        return summary_part("common.summary.times.one")
+    return summary_part("common.summary.times.other", count=count)
+
+
+def last_record_line(container: ContainerEvidence) -> LogLine | None:
+    """Return the last log line that starts a record, preferring an error line.
+
+    A line that starts with white space continues the record above it (a
+    traceback frame, the second line of a driver's error message) and is
+    skipped unless it carries a log level or a timestamp of its own. Falls
+    back to the last non-empty line.
+    """
+    starts = [line for line in container.logs if line.text.strip() and _starts_record(line.text)]
+    errors = [line for line in starts if is_error_line(line.text)]
+    if errors:
+        return errors[-1]
+    if starts:
+        return starts[-1]
+    return last_nonempty_line(container)
+
+
+def _starts_record(text: str) -> bool:
+    if not text[:1].isspace():
+        return True
+    return log_level(text) is not None or _LEADING_TIME.match(text.strip()) is not None
 
 
 NO_TEXT = Message(key="", text="")

@@ -22,10 +22,12 @@ from stackmedic.patterns.common import (
     location_in,
     log_ref,
     new_finding,
+    no_summary_part,
     propose,
     sentences,
     source_file,
     source_ref,
+    summary_part,
     unique,
 )
 from stackmedic.patterns.endpoints import (
@@ -68,6 +70,26 @@ def _env_read(
     reads = [r for r in context.facts.env_reads_of(service) if r.variable == variable]
     reads.sort(key=lambda r: (r.path != near, r.default is None, r.path, r.line))
     return reads[0] if reads else None
+
+
+def _code_default_part(default: str | None) -> dict[str, Any]:
+    """Return the ENDPOINT_MISMATCH summary clause naming the code default, when the code has one."""
+    if default is None:
+        return no_summary_part()
+    return summary_part("ENDPOINT_MISMATCH.summary.code_default", default=default)
+
+
+def _env_values_part(default: str | None, proposed: str | None) -> dict[str, Any]:
+    """Return the MISSING_ENV summary clause naming the code default and the proposed value, when known."""
+    if default is not None and proposed is not None:
+        return summary_part(
+            "MISSING_ENV.summary.default_proposed", default=default, proposed=proposed
+        )
+    if default is not None:
+        return summary_part("MISSING_ENV.summary.default", default=default)
+    if proposed is not None:
+        return summary_part("MISSING_ENV.summary.proposed", proposed=proposed)
+    return no_summary_part()
 
 
 def _connection_refs(context: AnalysisContext, connection: Connection) -> list[EvidenceRef]:
@@ -136,6 +158,7 @@ class EndpointMismatch:
             "same_variable": mismatch.same_variable,
             "occupied_by": mismatch.occupied_by.description if mismatch.occupied_by else None,
         }
+        facts["code_default_part"] = _code_default_part(facts["code_default"])
 
         refs = _connection_refs(context, connection)
         refs.extend(_bind_refs(mismatch.expected, context.evidence))
@@ -257,6 +280,7 @@ class EndpointMismatch:
             "peer_service": mismatch.expected,
             "peer_bind_line": bind.description if bind is not None else None,
         }
+        facts["code_default_part"] = _code_default_part(facts["code_default"])
         refs = _connection_refs(context, connection)
         if bind is not None:
             refs.extend(_bind_refs(bind, context.evidence))
@@ -454,12 +478,13 @@ class MissingEnv:
             location = location_in(evidence, service, read.path, read.line)
         refs.append(compose_ref(evidence, service, "environment"))
 
-        facts = {
+        facts: dict[str, Any] = {
             "variable": variable,
             "code_default": read.default if read is not None else None,
             "proposed": None,
             "reason": "required" if read is not None and read.required else "log",
         }
+        facts["values_part"] = _env_values_part(facts["code_default"], facts["proposed"])
         where = (
             advice("MISSING_ENV.recommendation.read_at", path=read.path, line=read.line)
             if read is not None
@@ -555,6 +580,7 @@ class MissingEnv:
             "proposed": proposed,
             "reason": "endpoint",
             "endpoint": connection.url,
+            "values_part": _env_values_part(default, proposed),
         }
         read = _env_read(context, service, variable, connection.endpoint.path)
         location = location_in(context.evidence, service, read.path, read.line) if read else None

@@ -244,7 +244,7 @@ class HealthcheckMisconfigured:
         kind = fault.kind if fault is not None else "vacuous"
         facts: dict[str, Any] = {
             "kind": kind,
-            "probe": spec.command,
+            "probe": spec.quoted_command,
             "probe_output": _last_line(fault.probe.output) if fault is not None else vacuous,
             "port": fault.port if fault is not None else None,
             "path": fault.path if fault is not None else None,
@@ -466,7 +466,7 @@ class HealthcheckMisconfigured:
         service: str, facts: dict[str, Any], replacement: dict[str, Any] | None
     ) -> Message:
         if replacement is not None:
-            command = HealthcheckSpec(test=replacement["test"]).command
+            command = HealthcheckSpec(test=replacement["test"]).quoted_command
             return advice(
                 "HEALTHCHECK_MISCONFIGURED.recommendation.replace",
                 source=replacement["source"],
@@ -549,7 +549,7 @@ class HealthcheckTimeout:
             "timed_out": len(timed_out),
             "passed": len(passed),
             "proposed_timeout": params["timeout"],
-            "probe": spec.command,
+            "probe": spec.quoted_command,
         }
         refs: list[EvidenceRef] = []
         if spec.origin == "compose":

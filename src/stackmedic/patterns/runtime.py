@@ -19,11 +19,14 @@ from stackmedic.patterns.common import (
     containers_by_service,
     either,
     is_error_line,
-    last_nonempty_line,
+    last_record_line,
     log_message,
     log_ref,
     new_finding,
+    no_summary_part,
     state_ref,
+    summary_part,
+    times_part,
 )
 from stackmedic.patterns.endpoints import is_loopback, service_for_host
 
@@ -66,7 +69,7 @@ def _last_lines(container: ContainerEvidence, count: int = MAX_CITED_LINES) -> l
 
 def _last_message(containers: list[ContainerEvidence]) -> str | None:
     for container in containers:
-        line = last_nonempty_line(container)
+        line = last_record_line(container)
         if line is not None:
             return log_message(line.text)
     return None
@@ -408,6 +411,12 @@ class ConnectionRefused:
             "peer_service": peer,
             "occurrences": len(found),
             "first_line": log_message(found[0][1].text),
+            "occurrences_part": times_part(len(found)),
+            "peer_part": (
+                summary_part("CONNECTION_REFUSED.summary.peer", peer=peer)
+                if peer is not None
+                else no_summary_part()
+            ),
         }
         refs = [log_ref(container, line) for container, line in found[:MAX_CITED_LINES]]
         if peer is not None:

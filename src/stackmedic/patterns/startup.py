@@ -33,12 +33,14 @@ from stackmedic.patterns.common import (
     log_message,
     log_ref,
     new_finding,
+    no_summary_part,
     parse_time,
     propose,
     sentences,
     source_file,
     source_ref,
     state_ref,
+    summary_part,
 )
 from stackmedic.patterns.connections import (
     FailedConnection,
@@ -281,6 +283,15 @@ def startup_failures(
     return {peer: group for peer, group in found.items() if group.all}
 
 
+def _refused_part(count: int) -> dict[str, Any]:
+    """Return the DEPENDENCY_NOT_READY summary clause counting connection errors; none for 0."""
+    if count <= 0:
+        return no_summary_part()
+    if count == 1:
+        return summary_part("DEPENDENCY_NOT_READY.summary.refused.one")
+    return summary_part("DEPENDENCY_NOT_READY.summary.refused.other", count=count)
+
+
 def _came_up(evidence: Evidence, service: str) -> bool:
     """Tell whether a service runs now or logged that it accepts connections."""
     if any(c.is_running for c in evidence.containers_of(service)):
@@ -390,6 +401,7 @@ class DependencyNotReady:
             "dependencies": waiting,
             "conditions": wanted,
             "refused_lines": len(refused),
+            "refused_part": _refused_part(len(refused)),
             "without_healthcheck": unchecked,
             "not_listed": [dep for dep in waiting if dep not in conditions],
         }

@@ -14,6 +14,7 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 from markupsafe import Markup, escape
@@ -33,9 +34,9 @@ from stackmedic.report.view import ReportView
 _SNIPPET_TARGET = re.compile(r"^\s*>")
 
 
-def html_report(run: RunRecord, lang: str) -> str:
-    """Render an already redacted run as one HTML page in `lang`."""
-    view = HtmlView(run, lang)
+def html_report(run: RunRecord, lang: str, run_dir: Path | None = None) -> str:
+    """Render an already redacted run as one HTML page in `lang`; `run_dir` is its folder, if known."""
+    view = HtmlView(run, lang, run_dir)
     template = _environment().get_template("report.html.j2")
     text = template.render(
         run=view.run,

@@ -17,6 +17,7 @@ same on the terminal as in the report.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from stackmedic.i18n import (
     DEFAULT_LANGUAGE,
     Message,
+    as_message,
     catalogue,
     fill,
     message_text,
@@ -94,7 +96,11 @@ def finding_summary(finding: Finding, lang: str) -> str:
     template = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key)
     if template is None:
         return finding.summary
-    fields: dict[str, Any] = dict(finding.facts)
+    fields: dict[str, Any] = {}
+    for name, value in finding.facts.items():
+        # An optional clause of the summary is stored as a message.
+        part = as_message(value)
+        fields[name] = value if part is None else message_text(part, lang)
     fields.setdefault("service", finding.service)
     filled = fill(template, fields)
     return finding.summary if filled is None else filled
@@ -179,13 +185,31 @@ def repair_title_message(repair: Repair) -> Message:
     return Message(key=f"report.repair.title.{edit.action}", params=params, text=repair.title)
 
 
+def _shell_join(arguments: list[str]) -> str:
+    """Join `arguments` into a shell command line that reads back as the same list.
+
+    An argument with single quotes but no `"`, `$`, backquote or backslash
+    goes in double quotes. NOTE: patterns/common.py has the same function,
+    because the report reads only the run record and imports no pattern code.
+    """
+    quoted: list[str] = []
+    for argument in arguments:
+        plain = shlex.quote(argument)
+        if plain != argument and "'" in argument and not any(c in argument for c in '"$`\\'):
+            plain = f'"{argument}"'
+        quoted.append(plain)
+    return " ".join(quoted)
+
+
 def healthcheck_test_text(test: object) -> str:
     """Show a compose health check `test` as the command line it runs."""
     if isinstance(test, str):
         return test
     if isinstance(test, (list, tuple)) and test:
         parts = [str(part) for part in test]
-        if parts[0] in ("CMD", "CMD-SHELL"):
+        if parts[0] == "CMD-SHELL":
+            return " ".join(parts[1:])
+        if parts[0] == "CMD":
             parts = parts[1:]
-        return " ".join(parts)
+        return _shell_join(parts)
     return "-"

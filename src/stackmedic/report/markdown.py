@@ -35,9 +35,9 @@ _FENCE_LINE = re.compile(r"^(`{3,})")
 _CONTINUATION = "    | "
 
 
-def markdown_report(run: RunRecord, lang: str) -> str:
-    """Render an already redacted run as Markdown in `lang`."""
-    view = MarkdownView(run, lang)
+def markdown_report(run: RunRecord, lang: str, run_dir: Path | None = None) -> str:
+    """Render an already redacted run as Markdown in `lang`; `run_dir` is its folder, if known."""
+    view = MarkdownView(run, lang, run_dir)
     template = _environment().get_template("report.md.j2")
     text = template.render(run=view.run, view=view, t=view.t)
     view.report_missing_keys("markdown")

@@ -64,20 +64,25 @@ HTML_NAME = "report.html"
 FORMATS = ("md", "json", "html", "sarif")
 
 
-def render_markdown(run: RunRecord, lang: str) -> str:
-    """Render the run as a Markdown report in `lang` (en or zh-CN)."""
+def render_markdown(run: RunRecord, lang: str, run_dir: Path | None = None) -> str:
+    """Render the run as a Markdown report in `lang` (en or zh-CN).
+
+    With `run_dir`, the run's folder, the header names the folder and the
+    command that rolls the run back.
+    """
     _check_language(lang)
-    return markdown_report(redact_record(run), lang)
+    return markdown_report(redact_record(run), lang, run_dir)
 
 
-def render_html(run: RunRecord, lang: str) -> str:
+def render_html(run: RunRecord, lang: str, run_dir: Path | None = None) -> str:
     """Render the run as one self-contained HTML page in `lang` (en or zh-CN).
 
     The page loads nothing from the network: its CSS and its few lines of
-    script are inline, and the container timeline is inline SVG.
+    script are inline, and the container timeline is inline SVG. `run_dir`
+    is used as in `render_markdown`.
     """
     _check_language(lang)
-    return html_report(redact_record(run), lang)
+    return html_report(redact_record(run), lang, run_dir)
 
 
 def render_json(run: RunRecord) -> str:
@@ -114,16 +119,16 @@ def render_sarif(run: RunRecord) -> str:
     return text
 
 
-def render(run: RunRecord, fmt: str, lang: str) -> str:
-    """Render the run in `fmt` (md, json, html or sarif); `lang` applies to md and html.
+def render(run: RunRecord, fmt: str, lang: str, run_dir: Path | None = None) -> str:
+    """Render the run in `fmt` (md, json, html or sarif); `lang` and `run_dir` apply to md and html.
 
     Raises:
         StackmedicError: `fmt` or `lang` is unknown, or SARIF is not available.
     """
     if fmt == "md":
-        return render_markdown(run, lang)
+        return render_markdown(run, lang, run_dir)
     if fmt == "html":
-        return render_html(run, lang)
+        return render_html(run, lang, run_dir)
     if fmt == "json":
         return render_json(run)
     if fmt == "sarif":
@@ -143,9 +148,9 @@ def write_reports(run: RunRecord, run_dir: Path, lang: str) -> list[Path]:
     """
     run_dir = Path(run_dir)
     documents = {
-        MARKDOWN_NAME: render_markdown(run, lang),
+        MARKDOWN_NAME: render_markdown(run, lang, run_dir.resolve()),
         JSON_NAME: render_json(run),
-        HTML_NAME: render_html(run, lang),
+        HTML_NAME: render_html(run, lang, run_dir.resolve()),
     }
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -339,12 +339,35 @@ def causal_tree(run: RunRecord) -> list[CauseNode]:
 def group_recommendations(
     recommendations: list[Recommendation],
 ) -> list[tuple[str, list[Recommendation]]]:
-    """Group recommendations by priority: high, medium, low, then any other value."""
+    """Group recommendations by priority: high, medium, low, then any other value.
+
+    A finding is recommended once, at its highest priority: a recommendation
+    whose pattern code and service already appear at a higher priority is
+    left out. The run record adds, for instance, a low-priority "repair not
+    applied" note for a code fault that a high-priority item already names.
+    """
     groups: dict[str, list[Recommendation]] = {}
     for recommendation in recommendations:
         groups.setdefault(recommendation.priority.strip().lower(), []).append(recommendation)
-    known = [(priority, groups.pop(priority)) for priority in PRIORITY_ORDER if priority in groups]
-    return known + list(groups.items())
+    ordered = [
+        (priority, groups.pop(priority)) for priority in PRIORITY_ORDER if priority in groups
+    ]
+    ordered += list(groups.items())
+
+    seen: set[tuple[str, str]] = set()
+    result: list[tuple[str, list[Recommendation]]] = []
+    for priority, items in ordered:
+        kept = [item for item in items if _finding_key(item) not in seen]
+        seen.update(key for key in map(_finding_key, kept) if key is not None)
+        if kept:
+            result.append((priority, kept))
+    return result
+
+
+def _finding_key(recommendation: Recommendation) -> tuple[str, str] | None:
+    if recommendation.code is None or recommendation.service is None:
+        return None
+    return recommendation.code, recommendation.service
 
 
 @dataclass
@@ -353,6 +376,31 @@ class RepairOutcome:
 
     repair: Repair
     cycles: list[int]
+
+
+NO_EFFECT_REASONS = frozenset(
+    {
+        "repair.reject.no_effect_env",
+        "repair.reject.no_effect_depends_on",
+        "repair.reject.same_healthcheck",
+        "repair.reject.file_unchanged",
+    }
+)
+"""Catalogue keys of the planner's reasons for rejecting a repair that would change nothing."""
+
+
+def rejected_for_no_effect(repair: Repair) -> bool:
+    """Tell whether the planner rejected `repair` because applying it would change nothing.
+
+    Such a rejection is a correct prediction, not a repair that failed. A
+    record without the reason's catalogue form is recognised by its English
+    reason.
+    """
+    if repair.status != RepairStatus.REJECTED:
+        return False
+    if repair.reason_message is not None and repair.reason_message.key:
+        return repair.reason_message.key in NO_EFFECT_REASONS
+    return repair.reason.startswith("no effect")
 
 
 def repairs_not_in_effect(run: RunRecord) -> list[RepairOutcome]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shlex
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from stackmedic.i18n import catalogue, translate
@@ -33,13 +35,15 @@ logger = logging.getLogger(__name__)
 class ReportView:
     """Formatting helpers and groupings the report templates call.
 
-    `run` must already be redacted. `missing_keys` collects the catalogue
-    keys the template requested that `lang` lacks.
+    `run` must already be redacted. `run_dir` is the folder the report is
+    written to or read from, None when unknown. `missing_keys` collects the
+    catalogue keys the template requested that `lang` lacks.
     """
 
-    def __init__(self, run: RunRecord, lang: str) -> None:
+    def __init__(self, run: RunRecord, lang: str, run_dir: Path | None = None) -> None:
         self.run = run
         self.lang = lang
+        self.run_dir = run_dir
         self.missing_keys: set[str] = set()
         self._messages = catalogue(lang)
         self._english = catalogue("en")
@@ -272,9 +276,27 @@ class ReportView:
         marker = "✅ " if repair.status == RepairStatus.APPLIED else "⚠️ "
         return marker + self.repair_status_label(repair)
 
+    def rollback_command(self) -> str | None:
+        """Return the `stackmedic rollback` command that undoes this run's file changes.
+
+        None for a dry run, which changed no file, and when the run folder is
+        unknown. Rollback finds a run by its folder's name, which is the run
+        ID unless the folder was renamed. `--runs-dir` is given only when
+        the run folder is not under the project's default `.stackmedic/runs`.
+        """
+        if self.run_dir is None or self.run.dry_run:
+            return None
+        project_dir = Path(self.run.project_dir)
+        parts = ["stackmedic", "rollback", self.run_dir.name, "--project-dir", str(project_dir)]
+        if self.run_dir.parent != project_dir / ".stackmedic" / "runs":
+            parts += ["--runs-dir", str(self.run_dir.parent)]
+        return shlex.join(parts)
+
     def repair_outcome_label(self, repair: Repair) -> str:
         if self.is_dry_run_plan(repair):
             return self.t("report.outcome.repair_planned_dry_run")
+        if summary.rejected_for_no_effect(repair):
+            return self.t("report.outcome.repair_no_effect")
         return self.t_or(
             f"report.outcome.repair_{repair.status.value}",
             self.enum_label("repair.status", repair.status),
@@ -318,10 +340,14 @@ class ReportView:
         if not run.remaining:
             sentences.append(self.t("report.conclusion.nothing_remains"))
 
-        if self.not_in_effect:
-            sentences.append(
-                self.plural("report.conclusion.not_in_effect", len(self.not_in_effect))
-            )
+        without_effect = [
+            item for item in self.not_in_effect if summary.rejected_for_no_effect(item.repair)
+        ]
+        failed = len(self.not_in_effect) - len(without_effect)
+        if failed:
+            sentences.append(self.plural("report.conclusion.not_in_effect", failed))
+        if without_effect:
+            sentences.append(self.plural("report.conclusion.no_effect", len(without_effect)))
         sentences.append(
             self.t(
                 "report.conclusion.cycles",

@@ -175,9 +175,9 @@ class CheckRunner:
         if result.timed_out:
             return False, english_text("verify.check.exec.timed_out", **ran), observed
         expected_exit = int(params.get("expect_exit", 0))
-        last_line = _last_line(result.output)
+        excerpt = output_excerpt(result.output)
         exited = english_text("verify.check.exec.exited", **ran, exit_code=result.exit_code,
-                              output=message_of(last_line) or last_line)
+                              output=message_of(excerpt) or excerpt)
         if result.exit_code != expected_exit:
             return False, exited, observed
         expected_output = params.get("expect_output")
@@ -317,9 +317,25 @@ def evaluate_json_expectation(document: Any, expectation: dict[str, Any]) -> tup
     return True, english_text("verify.json.ok")
 
 
-def _last_line(text: str) -> str:
-    """Return a command's output folded to one line of at most 200 characters."""
+OUTPUT_SHOWN_CHARS = 200
+"""Maximum length of a command's output in a check detail, cut marker included."""
+
+OUTPUT_CUT = " … "
+
+
+def output_excerpt(text: str) -> str:
+    """Fold a command's output to one line of at most `OUTPUT_SHOWN_CHARS` characters.
+
+    A longer output keeps its head and its tail with `OUTPUT_CUT` between
+    them, so the detail starts where the output starts and still shows how
+    it ended.
+    """
     folded = " ".join(text.split())
     if not folded:
         return english_text("verify.output.none")
-    return folded if len(folded) <= 200 else folded[-200:]
+    if len(folded) <= OUTPUT_SHOWN_CHARS:
+        return folded
+    room = OUTPUT_SHOWN_CHARS - len(OUTPUT_CUT)
+    head = room * 2 // 3
+    tail = room - head
+    return folded[:head].rstrip() + OUTPUT_CUT + folded[-tail:].lstrip()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackmedic.model import CheckResult, ContainerSnapshot, Verdict, english_text
+from stackmedic.model import CheckResult, ContainerSnapshot, Finding, Verdict, english_text
 
 
 def verdict_of(checks: list[CheckResult]) -> Verdict:
@@ -10,6 +10,21 @@ def verdict_of(checks: list[CheckResult]) -> Verdict:
     if not checks:
         return Verdict.NOT_VERIFIED
     return Verdict.HEALTHY if all(check.passed for check in checks) else Verdict.PROBLEMS_REMAIN
+
+
+def state_verdict(checks: list[CheckResult], findings: list[Finding], *,
+                  functional_checks: bool) -> Verdict:
+    """Return the verdict on a state of the project: its checks, and its findings without functional checks.
+
+    A plan without functional checks has only the `containers` check, and
+    running containers do not show that the application works. So then a
+    state with findings left is PROBLEMS_REMAIN even when that check passes.
+    With functional checks, the checks alone decide.
+    """
+    verdict = verdict_of(checks)
+    if verdict == Verdict.HEALTHY and findings and not functional_checks:
+        return Verdict.PROBLEMS_REMAIN
+    return verdict
 
 
 def regressions(
