@@ -16,11 +16,13 @@ from typing import Any
 import docker.errors
 import pytest
 import requests
+import urllib3.exceptions
 
-from stackmedic.engine import ComposeProject
+from stackmedic.engine import ComposeProject, docker_api
 from stackmedic.engine.docker_api import DockerEngine, is_container_gone
-from stackmedic.errors import ContainerGoneError, EngineError
+from stackmedic.errors import ContainerGoneError, EngineError, EngineUnavailableError
 from stackmedic.evidence.collect import collect
+from stackmedic.i18n import Message
 
 LOGS_OF_DEAD = "can not get logs from container which is dead or marked for removal"
 REMOVAL_IN_PROGRESS = "removal of container {id} is already in progress"
@@ -258,3 +260,41 @@ def test_collect_still_fails_on_other_engine_errors(tmp_path: Path) -> None:
 
     with pytest.raises(EngineError, match="driver failed to read the log file"):
         collect(project(tmp_path), engine, config={"services": {}})
+
+
+@pytest.mark.parametrize(
+    "cause, key",
+    [
+        (FileNotFoundError(2, "No such file or directory"), "errors.engine.reason.no_socket"),
+        (ConnectionRefusedError(111, "Connection refused"), "errors.engine.reason.refused"),
+        (PermissionError(13, "Permission denied"), "errors.engine.reason.permission"),
+    ],
+)
+def test_unreachable_engine_names_the_socket_error(cause: OSError, key: str) -> None:
+    # requests wraps urllib3's ProtocolError, which carries the socket error in its args.
+    wrapped = requests.exceptions.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", cause)
+    )
+
+    reason = docker_api._unreachable_reason(wrapped)
+
+    assert isinstance(reason, Message)
+    assert reason.key == key
+
+
+def test_unreachable_engine_without_socket_error_keeps_first_line() -> None:
+    error = docker.errors.DockerException("Error while fetching server API version: boom\nmore")
+
+    assert docker_api._unreachable_reason(error) == "Error while fetching server API version: boom"
+
+
+def test_unreachable_engine_message_names_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/stackmedic-test.sock")
+
+    with pytest.raises(EngineUnavailableError) as raised:
+        docker_api.DockerEngine.connect(timeout=2)
+
+    text, hint = raised.value.localized("zh-CN")
+    assert "unix:///nonexistent/stackmedic-test.sock" in text
+    assert "该位置没有套接字" in text
+    assert hint is not None and "DOCKER_HOST" in hint

@@ -80,7 +80,7 @@ def test_engine_unreachable_in_chinese(monkeypatch: pytest.MonkeyPatch, tmp_path
     with pytest.raises(EngineUnavailableError) as caught:
         DockerEngine.connect(timeout=5)
 
-    assert caught.value.message.startswith("cannot reach the Docker Engine: ")
+    assert caught.value.message.startswith(f"cannot reach the Docker Engine at unix://{tmp_path}/no.sock: ")
     assert_chinese_with(chinese(caught.value), "Docker Engine", "DOCKER_HOST")
 
 

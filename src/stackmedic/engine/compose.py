@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackmedic.engine.docker_api import DEFAULT_ENDPOINT
 from stackmedic.errors import ComposeError, ComposeFileError
 from stackmedic.i18n import message
 
@@ -186,7 +187,9 @@ def _run(
             raise ComposeError(message("errors.compose.not_installed"), command=command,
                                stderr=stderr, hint=message("errors.compose.hint.install"))
         if "Cannot connect to the Docker daemon" in stderr:
-            raise ComposeError(message("errors.engine.unreachable", error=_first_line(stderr)),
+            endpoint = os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
+            raise ComposeError(message("errors.engine.unreachable", endpoint=endpoint,
+                                       error=_first_line(stderr)),
                                command=command, stderr=stderr,
                                hint=message("errors.compose.hint.start_engine"))
         raise ComposeError(

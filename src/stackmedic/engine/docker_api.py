@@ -15,9 +15,12 @@ import docker.errors
 import requests.exceptions
 
 from stackmedic.errors import ContainerGoneError, EngineError, EngineUnavailableError
-from stackmedic.i18n import message
+from stackmedic.i18n import Message, message
 
 logger = logging.getLogger(__name__)
+
+# Where the Docker SDK connects when DOCKER_HOST is not set.
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -53,14 +56,16 @@ class DockerEngine:
     @classmethod
     def connect(cls, timeout: int = 60) -> DockerEngine:
         """Connect using DOCKER_HOST and friends, negotiating the API version."""
+        settings = docker.utils.kwargs_from_env()
+        endpoint = str(settings.get("base_url") or DEFAULT_ENDPOINT)
         try:
-            api = docker.APIClient(
-                **docker.utils.kwargs_from_env(), version="auto", timeout=timeout
-            )
+            api = docker.APIClient(**settings, version="auto", timeout=timeout)
             api.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             raise EngineUnavailableError(
-                message("errors.engine.unreachable", error=_short(error)),
+                message(
+                    "errors.engine.unreachable", endpoint=endpoint, error=_unreachable_reason(error)
+                ),
                 hint=message("errors.engine.hint.start"),
             ) from error
         logger.debug("connected to Docker Engine API %s", api.api_version)
@@ -300,6 +305,30 @@ def iterate_stream(stream: Any) -> Iterator[Any]:
         yield from stream
     except (requests.exceptions.RequestException, docker.errors.DockerException) as error:
         logger.debug("engine stream ended: %s", error)
+
+
+def _unreachable_reason(error: BaseException) -> Message | str:
+    """Name the operating-system reason a connection failed, else the error's first line."""
+    reasons = (
+        (FileNotFoundError, "errors.engine.reason.no_socket"),
+        (ConnectionRefusedError, "errors.engine.reason.refused"),
+        (PermissionError, "errors.engine.reason.permission"),
+        (TimeoutError, "errors.engine.reason.timed_out"),
+    )
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for kind, key in reasons:
+            if isinstance(current, kind):
+                return message(key)
+        # requests and urllib3 keep the socket error in args or in the exception chain.
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending += [link for link in (current.__cause__, current.__context__) if link is not None]
+    return _short(error)
 
 
 def _short(error: BaseException) -> str:
