@@ -19,7 +19,7 @@ from stackmedic.i18n import Message, message
 
 logger = logging.getLogger(__name__)
 
-# Where the Docker SDK connects when DOCKER_HOST is not set.
+# The Docker SDK's endpoint when DOCKER_HOST is not set.
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 PROJECT_LABEL = "com.docker.compose.project"
