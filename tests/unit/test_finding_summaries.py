@@ -184,3 +184,29 @@ def test_healthcheck_argument_with_single_quotes_uses_double_quotes() -> None:
 @pytest.mark.parametrize("argument", ["it's $HOME", "it's \\n", 'say "it\'s"', "plain", "two words"])
 def test_shell_join_reads_back_as_the_same_arguments(argument: str) -> None:
     assert shlex.split(shell_join(["echo", argument])) == ["echo", argument]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_permission_denied_omits_unknown_user_and_volume(lang: str) -> None:
+    facts = {"path": "/data/app.db", "user_part": no_summary_part(), "volume_part": no_summary_part()}
+    finding = finding_with("PERMISSION_DENIED", facts)
+
+    text = finding_summary(finding, lang)
+
+    assert text.endswith("/data/app.db" if lang == "en" else "权限被拒绝")
+    assert "-" not in text.replace("/data/app.db", "")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_host_not_resolved_names_only_what_is_known(lang: str) -> None:
+    facts = {
+        "host": "postgress",
+        "intended_part": summary_part("HOST_NOT_RESOLVED.summary.intended", intended_service="postgres"),
+        "variable_part": no_summary_part(),
+    }
+    finding = finding_with("HOST_NOT_RESOLVED", facts)
+
+    text = finding_summary(finding, lang)
+
+    assert text.endswith(" (meant: postgres)" if lang == "en" else "（应为：postgres）")
+    assert ("set in" not in text) if lang == "en" else ("设置于" not in text)

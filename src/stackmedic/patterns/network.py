@@ -26,8 +26,10 @@ from stackmedic.patterns.common import (
     log_message,
     log_ref,
     new_finding,
+    no_summary_part,
     propose,
     sentences,
+    summary_part,
 )
 from stackmedic.patterns.connections import (
     REFUSED,
@@ -194,6 +196,16 @@ class HostNotResolved:
             "occurrences": len(failures),
             "first_line": log_message(failures[0].line.text),
         }
+        facts["intended_part"] = (
+            summary_part("HOST_NOT_RESOLVED.summary.intended", intended_service=intended)
+            if intended
+            else no_summary_part()
+        )
+        facts["variable_part"] = (
+            summary_part("HOST_NOT_RESOLVED.summary.variable", variable=address.variable)
+            if address is not None and address.variable
+            else no_summary_part()
+        )
         refs = _cite(failures)
         if address is not None:
             refs.append(compose_ref(evidence, service, "environment"))

@@ -585,13 +585,21 @@ class PermissionDenied:
         refs = [log_ref(container, line) for container, line in found[:MAX_CITED_LINES]]
         if mount is not None:
             refs.append(compose_ref(evidence, service, "volumes"))
-        facts = {
+        facts: dict[str, Any] = {
             "path": path,
             "volume": mount[0] if mount else None,
             "mount_target": mount[1] if mount else None,
             "user": user,
             "occurrences": len(found),
         }
+        facts["user_part"] = (
+            summary_part("PERMISSION_DENIED.summary.user", user=user) if user else no_summary_part()
+        )
+        facts["volume_part"] = (
+            summary_part("PERMISSION_DENIED.summary.volume", volume=mount[0])
+            if mount
+            else no_summary_part()
+        )
         who = (
             advice("PERMISSION_DENIED.user", user=user)
             if user
