@@ -210,3 +210,24 @@ def test_host_not_resolved_names_only_what_is_known(lang: str) -> None:
 
     assert text.endswith(" (meant: postgres)" if lang == "en" else "（应为：postgres）")
     assert ("set in" not in text) if lang == "en" else ("设置于" not in text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "english", "chinese"),
+    [
+        ("unserved_port", "nothing in the container listens on port 8080", "容器内没有进程监听端口 8080"),
+        ("unserved_path", "the service does not serve /health", "服务不提供 /health"),
+        ("missing_program", "curl is not in the image", "镜像中没有 curl"),
+        ("vacuous", "it passes whether or not the service works", "无论服务是否正常都会通过"),
+    ],
+)
+def test_healthcheck_fault_kind_is_a_sentence(kind: str, english: str, chinese: str) -> None:
+    part = summary_part(
+        f"HEALTHCHECK_MISCONFIGURED.summary.{kind}", port=8080, path="/health", program="curl"
+    )
+    facts = {"probe": "curl -f http://localhost:8080/health", "probe_output": "x", "kind_part": part}
+    finding = finding_with("HEALTHCHECK_MISCONFIGURED", facts)
+
+    assert f"({english})" in finding_summary(finding, "en")
+    assert f"（{chinese}）" in finding_summary(finding, "zh-CN")
+    assert kind not in finding_summary(finding, "zh-CN")

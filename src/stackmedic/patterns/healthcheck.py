@@ -22,6 +22,7 @@ from stackmedic.patterns.common import (
     new_finding,
     normalize_test,
     propose,
+    summary_part,
 )
 from stackmedic.patterns.endpoints import binds_of, scheme_family
 
@@ -252,6 +253,12 @@ class HealthcheckMisconfigured:
             "failures": failures,
             "replacement": replacement.get("source") if replacement else None,
         }
+        facts["kind_part"] = summary_part(
+            f"HEALTHCHECK_MISCONFIGURED.summary.{kind}",
+            port=facts["port"],
+            path=facts["path"],
+            program=facts["program"],
+        )
         if replacement is not None:
             facts["proposed_test"] = replacement["test"]
         finding = new_finding(
