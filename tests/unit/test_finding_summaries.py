@@ -13,7 +13,6 @@ from stackmedic.patterns.common import (
     HealthcheckSpec,
     last_record_line,
     no_summary_part,
-    shell_join,
     summary_for,
     summary_part,
     times_part,
@@ -22,6 +21,7 @@ from stackmedic.patterns.configuration import _env_values_part
 from stackmedic.patterns.runtime import ConnectionRefused, CrashExit
 from stackmedic.patterns.startup import _refused_part
 from stackmedic.report.localize import finding_summary
+from stackmedic.shell import shell_join
 
 
 def finding_with(code: str, facts: dict[str, Any], service: str = "api") -> Finding:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from stackmedic.model import (
     SourceLocation,
 )
 from stackmedic.patterns.base import AnalysisContext
+from stackmedic.shell import shell_join
 
 # --- log lines ---------------------------------------------------------------
 
@@ -328,25 +328,6 @@ class HealthcheckSpec:
         if self.test and self.test[0] == "CMD-SHELL":
             return ["/bin/sh", "-c", " ".join(self.test[1:])]
         return self.test
-
-
-def shell_join(arguments: list[str]) -> str:
-    """Join `arguments` into a POSIX shell command line that reads back as the same list.
-
-    An argument with single quotes but no `"`, `$`, backquote or backslash
-    goes in double quotes, which reads better than `shlex.quote`'s `'"'"'`
-    for the usual `python -c "...('http://...')"` probe.
-    """
-    return " ".join(_shell_quote(argument) for argument in arguments)
-
-
-def _shell_quote(argument: str) -> str:
-    quoted = shlex.quote(argument)
-    if quoted == argument or "'" not in argument:
-        return quoted
-    if not any(character in argument for character in '"$`\\'):
-        return f'"{argument}"'
-    return quoted
 
 
 def normalize_test(test: Any) -> list[str]:

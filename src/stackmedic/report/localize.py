@@ -17,7 +17,6 @@ same on the terminal as in the report.
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -31,6 +30,7 @@ from stackmedic.i18n import (
     message_text,
 )
 from stackmedic.model import CheckResult, Finding, PhaseRecord, Recommendation, Repair, RunRecord
+from stackmedic.shell import shell_join
 
 logger = logging.getLogger(__name__)
 
@@ -185,22 +185,6 @@ def repair_title_message(repair: Repair) -> Message:
     return Message(key=f"report.repair.title.{edit.action}", params=params, text=repair.title)
 
 
-def _shell_join(arguments: list[str]) -> str:
-    """Join `arguments` into a shell command line that reads back as the same list.
-
-    An argument with single quotes but no `"`, `$`, backquote or backslash
-    goes in double quotes. NOTE: patterns/common.py has the same function,
-    because the report reads only the run record and imports no pattern code.
-    """
-    quoted: list[str] = []
-    for argument in arguments:
-        plain = shlex.quote(argument)
-        if plain != argument and "'" in argument and not any(c in argument for c in '"$`\\'):
-            plain = f'"{argument}"'
-        quoted.append(plain)
-    return " ".join(quoted)
-
-
 def healthcheck_test_text(test: object) -> str:
     """Show a compose health check `test` as the command line it runs."""
     if isinstance(test, str):
@@ -211,5 +195,5 @@ def healthcheck_test_text(test: object) -> str:
             return " ".join(parts[1:])
         if parts[0] == "CMD":
             parts = parts[1:]
-        return _shell_join(parts)
+        return shell_join(parts)
     return "-"
