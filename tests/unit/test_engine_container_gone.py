@@ -32,7 +32,7 @@ PATH_NOT_FOUND = "Could not find the file /data/app.db in container {id}"
 
 
 def api_error(status: int, text: str, url: str = "http+docker://localhost/v1.41/x") -> docker.errors.APIError:
-    """Return the SDK error for an Engine answer with `status` and JSON message `text`."""
+    """Return the SDK error for an Engine response with `status` and JSON message `text`."""
     response = requests.Response()
     response.status_code = status
     response.url = url
@@ -55,7 +55,7 @@ def tar_of(name: str, data: bytes) -> bytes:
 
 
 class FakeAPIClient:
-    """A stand-in for `docker.APIClient`: three containers, some of which fail as told."""
+    """A stand-in for `docker.APIClient`: three containers, some of which fail as configured."""
 
     def __init__(self, failures: dict[tuple[str, str], docker.errors.APIError]) -> None:
         self.failures = failures

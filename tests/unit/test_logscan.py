@@ -381,7 +381,7 @@ def test_line_bound_regexes(pattern: str) -> None:
         (r"x[\x00-\x7f]y", 0),  # a range over the newline
     ],
 )
-def test_regexes_that_can_leave_their_line_are_not_line_bound(pattern: str, flags: int) -> None:
+def test_multiline_regexes_not_line_bound(pattern: str, flags: int) -> None:
     assert not line_bound(re.compile(pattern, flags))
 
 

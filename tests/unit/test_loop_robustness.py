@@ -116,7 +116,7 @@ def all_checks_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loop, "CheckRunner", PassingRunner)
 
 
-def test_run_without_plan_checks_and_findings_is_not_healthy(
+def test_findings_without_plan_checks_not_healthy(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     all_checks_pass(monkeypatch)
@@ -160,7 +160,7 @@ def test_run_without_plan_checks_or_findings_is_healthy(
     assert record.stop_reason == "healthy"
 
 
-def test_run_with_functional_checks_passing_is_healthy_despite_findings(
+def test_passing_checks_healthy_despite_findings(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     all_checks_pass(monkeypatch)
@@ -382,7 +382,7 @@ def test_dry_run_on_locked_folder_reports_the_lock(
     assert not (tmp_path / "run").exists()
 
 
-def test_dry_run_on_same_compose_project_elsewhere_reports_the_lock(
+def test_dry_run_reports_name_lock(
     world: World, tmp_path: Path, holders: list[subprocess.Popen[str]]
 ) -> None:
     other_copy = tmp_path / "other-copy"

@@ -243,7 +243,7 @@ def test_evidence_lines_name_container_and_line_number() -> None:
     assert any(expected in body for info, body in fenced_blocks(text) if info == "")
 
 
-def test_same_line_of_two_replicas_shown_once_with_count() -> None:
+def test_replica_lines_grouped_with_count() -> None:
     text = render_markdown(builders.run_with_remaining_problems(), "en")
 
     expected = (

@@ -143,7 +143,7 @@ def test_finding_citing_compose_points_at_its_service_line(tmp_path: Path) -> No
     assert physical["region"] == {"startLine": 8}
 
 
-def test_compose_location_without_readable_file_starts_at_line_one(tmp_path: Path) -> None:
+def test_unreadable_compose_location_line_one(tmp_path: Path) -> None:
     cited = finding("F001", "MISSING_ENV", category=Category.CONFIGURATION)
     cited.evidence.append(EvidenceRef("compose", str(tmp_path / "gone.yaml"), "x"))
 
@@ -152,7 +152,7 @@ def test_compose_location_without_readable_file_starts_at_line_one(tmp_path: Pat
     assert location["physicalLocation"]["region"] == {"startLine": 1}
 
 
-def test_bundle_copy_of_compose_file_stands_for_the_project_file(
+def test_bundle_compose_copy_located(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / "bundle" / "compose" / "docker-compose.yml"

@@ -232,7 +232,7 @@ class DockerEngine:
             stream, stat = self.api.get_archive(container_id, path)
         except docker.errors.APIError as error:
             # The engine returns 404 both for a missing path and for a missing
-            # container, so only its message tells them apart.
+            # container, so only its message distinguishes them.
             if is_container_gone(error):
                 raise ContainerGoneError(
                     message("errors.engine.container_gone", container=container_id[:12], call=call),
