@@ -197,7 +197,7 @@ def _interrupted(record: RunRecord, state: _State, say: Notify, lang: str) -> No
     """Roll back the change set that was applied but not verified, and note the interruption.
 
     Nothing is redeployed, so that Ctrl-C ends the run at once. A warning
-    tells what the containers run now: the edited configuration when the
+    states what the containers run now: the edited configuration when the
     deploy had finished, or maybe only part of the stack when Ctrl-C came
     between the start of `down` and the end of `up`.
     """
