@@ -24,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import re
 import urllib.parse
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from stackmedic.model import Category, Finding
 from stackmedic.redact import redact_record
@@ -201,27 +203,10 @@ def _compose_location(finding: Finding, project_dir: str | None) -> list[dict[st
 def _service_line(path: Path, service: str) -> int:
     """Return the 1-based line that defines `service` under `services:` in a compose file, or 1."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        return int(document["services"].lc.key(service)[0]) + 1
+    except (OSError, UnicodeDecodeError, YAMLError, AttributeError, KeyError, TypeError):
         return 1
-    key = re.compile(rf"^(?P<indent>[ \t]+)[\"']?{re.escape(service)}[\"']?[ \t]*:")
-    in_services = False
-    indent: str | None = None
-    for number, text in enumerate(lines, start=1):
-        if re.match(r"^services[ \t]*:", text):
-            in_services, indent = True, None
-        elif not text.strip() or text.lstrip().startswith("#"):
-            continue
-        elif not text[:1].isspace():
-            in_services = False
-        elif in_services:
-            # The services are the keys at the first indentation under `services:`.
-            own = text[: len(text) - len(text.lstrip())]
-            indent = own if indent is None else indent
-            found = key.match(text)
-            if found and found.group("indent") == indent:
-                return number
-    return 1
 
 
 def _invocation(warnings: list[str]) -> dict[str, Any]:
