@@ -536,9 +536,9 @@ step per literal hit, and the short literals some signatures have occur on
 most lines. A regex whose matches cannot leave their line is compiled
 exactly, and on a clean ASCII buffer its matches are taken as they are
 ({exact} of the {len(regexes)} regexes). Every other regex is compiled in
-prefilter mode, which takes it as Python wrote it, lookahead included, and
-may match more, never less; the Python regex object then confirms each
-candidate line. Without the hyperscan package,
+prefilter mode, which takes it as Python wrote it, lookahead included. That
+mode may match more than the regex but never less, so the Python regex
+object confirms each candidate line. Without the hyperscan package,
 `LogScanner` falls back to the standard-library engine (the "fallback" row
 above). {unicode_text}
 """

@@ -115,7 +115,7 @@ class _State:
     checks_since: float = 0.0
     # Repairs rolled back once are not tried again: key -> reason.
     rolled_back: dict[str, Message] = field(default_factory=dict)
-    # The latest deploy of the run, so that Ctrl-C can tell how far it got.
+    # The latest deploy of the run, so that Ctrl-C can report how far it got.
     deploy: DeployProgress | None = None
     pending: _Pending | None = None
 
@@ -339,7 +339,7 @@ def _run_cycle(
     # --allow-code-changes is off and the planner rejects them.
     propose_patches(cycle.findings, evidence, analysis.facts, options.lang,
                     database_tables=_database_tables(engine, evidence))
-    # The code patches just proposed are numbered P001 onwards; prefix them too.
+    # The code patches just proposed are numbered from P001, so they get the prefix too.
     number_findings(cycle.findings, f"C{cycle.number}-")
     repairs = plan_repairs(
         cycle.findings,

@@ -717,7 +717,7 @@ def hyperscan_expression(pattern: str) -> str | None:
 
 
 def line_bound(regex: re.Pattern[str]) -> bool:
-    """Return True when no match of `regex` can hold a line break or depend on the buffer's ends.
+    """Return True when no match of `regex` can contain a line break or depend on the buffer's ends.
 
     Such a regex, compiled exactly by Hyperscan, matches a line of a clean
     ASCII buffer exactly where Python's `search` on that line would, so its

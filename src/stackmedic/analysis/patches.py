@@ -117,7 +117,7 @@ def _append_note(finding: Finding, note: str) -> None:
     """Append `note` to the finding's recommendation, in its text and in its catalogue form.
 
     The catalogue form is kept only when both the recommendation (or its
-    absence) and the note have one; otherwise the joined text is shown as
+    absence) and the note have one. Otherwise the joined text is shown as
     written in every language.
     """
     before = finding.recommendation_message
